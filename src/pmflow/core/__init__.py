@@ -1,0 +1,1 @@
+"""The generic engine: workflow definitions, machines, storage, hooks. Knows nothing of customers."""

@@ -1,0 +1,94 @@
+"""Built-in conditions and actions: generic ones any lifecycle can use. An ordinary plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pmflow.core.hookspecs import hookimpl
+from pmflow.core.types import Action, Condition, TransitionContext
+
+_NAMES = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+
+
+def _comment_given(context: TransitionContext, _argument: Any) -> str | None:
+    if context.comment and context.comment.strip():
+        return None
+    return f"'{context.trigger}' needs a comment saying why"
+
+
+def _fields_set(context: TransitionContext, names: list[str]) -> str | None:
+    missing = [name for name in names if context.field(name) in (None, "", [], {})]
+    if not missing:
+        return None
+    labels = [
+        context.definition.fields[n].label if n in context.definition.fields else n for n in missing
+    ]
+    return f"{', '.join(labels)} must be filled in first"
+
+
+def _set_fields(context: TransitionContext, values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        context.set_field(name, value)
+
+
+def _copy_payload(context: TransitionContext, names: list[str] | Mapping[str, str]) -> None:
+    pairs = names.items() if isinstance(names, Mapping) else ((n, n) for n in names)
+    for key, field in pairs:
+        if key in context.payload:
+            context.set_field(field, context.payload[key])
+
+
+def _emit(context: TransitionContext, topic: str) -> None:
+    context.emit(topic, {"subject_id": context.subject.id, "trigger": context.trigger})
+
+
+@hookimpl(trylast=True)
+def pmflow_conditions() -> Iterable[Condition]:
+    return [
+        Condition(
+            name="comment_given",
+            check=_comment_given,
+            description="the person firing the trigger wrote a comment",
+            negated="this trigger must be fired without a comment",
+        ),
+        Condition(
+            name="fields_set",
+            check=_fields_set,
+            description="the listed custom fields are filled in",
+            argument=_NAMES,
+        ),
+    ]
+
+
+@hookimpl(trylast=True)
+def pmflow_actions() -> Iterable[Action]:
+    return [
+        Action(
+            name="set_fields",
+            run=_set_fields,
+            description="set custom fields to fixed values",
+            argument={"type": "object", "minProperties": 1},
+        ),
+        Action(
+            name="copy_payload",
+            run=_copy_payload,
+            description=(
+                "copy keys of the transition payload into custom fields: a list of names, "
+                "or a mapping payload key -> field"
+            ),
+            argument={
+                "oneOf": [
+                    _NAMES,
+                    {"type": "object", "minProperties": 1,
+                     "additionalProperties": {"type": "string"}},
+                ]
+            },
+        ),
+        Action(
+            name="emit",
+            run=_emit,
+            description="queue an outbox message with this topic, delivered after commit",
+            argument={"type": "string", "minLength": 1},
+        ),
+    ]

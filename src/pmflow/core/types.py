@@ -1,0 +1,151 @@
+"""Value types shared by the engine and plugins: who acts, on what, and what a plugin provides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from pmflow.core.definitions import TransitionDef, WorkflowDefinition
+
+SYSTEM_ROLE = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who fires a transition. ``roles`` are global; plugins add per-subject roles.
+
+    A ``system`` actor (timers, migrations) passes every ``roles:`` check but never a condition.
+    """
+
+    id: str
+    roles: frozenset[str] = frozenset()
+    name: str | None = None
+    system: bool = False
+
+    @classmethod
+    def system_actor(cls, name: str = "pmflow") -> Actor:
+        return cls(id=f"system:{name}", roles=frozenset({SYSTEM_ROLE}), name=name, system=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A workflow-governed row: which lifecycle (workflow, version) it runs and where it is."""
+
+    id: int
+    kind: str
+    workflow: str
+    workflow_version: int
+    state: str
+    version: int
+    data: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One committed state change. ``event_id`` is stable and unique: use it to de-duplicate."""
+
+    id: int
+    event_id: str
+    subject_id: int
+    subject_version: int
+    trigger: str
+    from_state: str
+    to_state: str
+    actor_id: str
+    actor_name: str | None
+    comment: str | None
+    payload: Mapping[str, Any]
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """Something that must happen after commit (notification, webhook, timer...)."""
+
+    topic: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class TransitionContext:
+    """What conditions, actions and transition hooks see.
+
+    ``connection`` is the transaction the transition runs in: read through it so guards see
+    the same data the transition commits against, and never commit or roll back yourself.
+    ``dry_run`` is true when pmflow only asks whether the trigger would be allowed
+    (``available_transitions``); conditions and before-hooks must be side-effect free anyway.
+    """
+
+    subject: Subject
+    definition: WorkflowDefinition
+    transition: TransitionDef
+    trigger: str
+    actor: Actor
+    roles: frozenset[str]
+    connection: Connection
+    now: datetime
+    comment: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    dest_state: str | None = None
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self, topic: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Queue an outbox message; it commits with the transition or not at all."""
+        self.outbox.append(OutboxMessage(topic=topic, payload=dict(payload or {})))
+
+    def set_field(self, name: str, value: Any) -> None:
+        """Change a custom field of the subject; validated against the workflow's ``fields``
+        and written with the new state."""
+        self.changes[name] = value
+
+    def field(self, name: str, default: Any = None) -> Any:
+        """A custom field's value as it will be committed (pending changes included)."""
+        if name in self.changes:
+            return self.changes[name]
+        return self.subject.data.get(name, default)
+
+
+ConditionCheck = Callable[[TransitionContext, Any], "str | None"]
+ActionRun = Callable[[TransitionContext, Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A named guard a workflow file can list under ``conditions:`` or ``unless:``.
+
+    ``check(context, argument)`` returns ``None`` when the condition holds, otherwise the reason
+    it does not, phrased for the person who tried ("the kickoff meeting has not been held").
+    ``argument`` is a JSON Schema for the value given in the file (``{health_at_least: 60}``);
+    ``None`` means the condition takes no argument. ``negated`` is the reason shown when the
+    condition is used under ``unless:`` and holds.
+    """
+
+    name: str
+    check: ConditionCheck
+    description: str = ""
+    argument: Mapping[str, Any] | None = None
+    negated: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A named effect a workflow file can list under ``actions:``, ``on_enter:`` or ``on_exit:``.
+
+    ``run(context, argument)`` runs inside the transition's transaction; raising aborts the
+    transition and nothing is written. Use ``context.emit`` for anything that must happen after
+    commit (sending mail, calling webhooks).
+    """
+
+    name: str
+    run: ActionRun
+    description: str = ""
+    argument: Mapping[str, Any] | None = None
