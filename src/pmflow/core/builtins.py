@@ -21,9 +21,7 @@ def _fields_set(context: TransitionContext, names: list[str]) -> str | None:
     missing = [name for name in names if context.field(name) in (None, "", [], {})]
     if not missing:
         return None
-    labels = [
-        context.definition.fields[n].label if n in context.definition.fields else n for n in missing
-    ]
+    labels = [context.definition.fields[n].label if n in context.definition.fields else n for n in missing]
     return f"{', '.join(labels)} must be filled in first"
 
 
@@ -80,8 +78,7 @@ def pmflow_actions() -> Iterable[Action]:
             argument={
                 "oneOf": [
                     _NAMES,
-                    {"type": "object", "minProperties": 1,
-                     "additionalProperties": {"type": "string"}},
+                    {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"}},
                 ]
             },
         ),

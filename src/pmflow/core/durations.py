@@ -26,12 +26,9 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         if isinstance(text, str) and ("Y" in text.split("T")[0] or "M" in text.split("T")[0]):
             raise DurationError(
-                f"'{text}' uses years or months, which have no fixed length; "
-                "use weeks or days, e.g. 'P30D'"
+                f"'{text}' uses years or months, which have no fixed length; use weeks or days, e.g. 'P30D'"
             )
-        raise DurationError(
-            f"'{text}' is not an ISO-8601 duration such as 'P3D', 'PT4H' or 'P1DT12H'"
-        )
+        raise DurationError(f"'{text}' is not an ISO-8601 duration such as 'P3D', 'PT4H' or 'P1DT12H'")
     parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
     value = timedelta(**parts)
     if value <= timedelta(0):

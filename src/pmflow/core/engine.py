@@ -34,6 +34,7 @@ from pmflow.core.errors import (
 from pmflow.core.fields import check_fields
 from pmflow.core.machines import MachineCache
 from pmflow.core.plugins import Catalog
+from pmflow.core.problems import did_you_mean
 from pmflow.core.registry import WorkflowRegistry
 from pmflow.core.tables import events, outbox, subjects
 from pmflow.core.types import Actor, HistoryEvent, OutboxMessage, Subject, TransitionContext
@@ -191,9 +192,15 @@ class WorkflowEngine:
                 if role_reason:
                     reasons.append(role_reason)
                 context = TransitionContext(
-                    subject=subject, definition=definition, transition=transition,
-                    trigger=transition.trigger, actor=actor, roles=roles or actor.roles,
-                    connection=conn, now=self.clock(), dry_run=True,
+                    subject=subject,
+                    definition=definition,
+                    transition=transition,
+                    trigger=transition.trigger,
+                    actor=actor,
+                    roles=roles or actor.roles,
+                    connection=conn,
+                    now=self.clock(),
+                    dry_run=True,
                 )
                 try:
                     reasons.extend(self._blocking_reasons(context))
@@ -201,9 +208,13 @@ class WorkflowEngine:
                     reasons.append(f"could not be checked: {error.message}")
                 out.append(
                     AvailableTransition(
-                        trigger=transition.trigger, label=transition.label,
-                        description=transition.description, dest=transition.dest,
-                        roles=transition.roles, allowed=not reasons, blocked_by=tuple(reasons),
+                        trigger=transition.trigger,
+                        label=transition.label,
+                        description=transition.description,
+                        dest=transition.dest,
+                        roles=transition.roles,
+                        allowed=not reasons,
+                        blocked_by=tuple(reasons),
                     )
                 )
             return out
@@ -232,19 +243,28 @@ class WorkflowEngine:
             subject_id = conn.execute(
                 insert(subjects).returning(subjects.c.id),
                 {
-                    "kind": definition.subject, "workflow": definition.name,
-                    "workflow_version": definition.version, "state": definition.initial_leaf,
-                    "version": 1, "data": values, "created_at": now, "updated_at": now,
+                    "kind": definition.subject,
+                    "workflow": definition.name,
+                    "workflow_version": definition.version,
+                    "state": definition.initial_leaf,
+                    "version": 1,
+                    "data": values,
+                    "created_at": now,
+                    "updated_at": now,
                 },
             ).scalar_one()
             created = Subject(
-                id=subject_id, kind=definition.subject, workflow=definition.name,
-                workflow_version=definition.version, state=definition.initial_leaf, version=1,
-                data=values, created_at=now, updated_at=now,
+                id=subject_id,
+                kind=definition.subject,
+                workflow=definition.name,
+                workflow_version=definition.version,
+                state=definition.initial_leaf,
+                version=1,
+                data=values,
+                created_at=now,
+                updated_at=now,
             )
-            event = self._record(
-                conn, created, CREATE_TRIGGER, None, actor, comment, {}, now, []
-            )
+            event = self._record(conn, created, CREATE_TRIGGER, None, actor, comment, {}, now, [])
             return FireResult(subject=created, event=event)
 
     def fire(
@@ -293,8 +313,16 @@ class WorkflowEngine:
             self._check_payload_schema(transition, payload)
         now = self.clock()
         context = TransitionContext(
-            subject=current, definition=definition, transition=transition, trigger=trigger,
-            actor=actor, roles=roles, connection=conn, now=now, comment=comment, payload=payload,
+            subject=current,
+            definition=definition,
+            transition=transition,
+            trigger=trigger,
+            actor=actor,
+            roles=roles,
+            connection=conn,
+            now=now,
+            comment=comment,
+            payload=payload,
         )
         reasons = self._blocking_reasons(context)
         if reasons:
@@ -310,8 +338,11 @@ class WorkflowEngine:
 
         data: Mapping[str, Any] = current.data
         params: dict[str, Any] = {
-            "sid": subject_id, "old_version": current.version, "new_state": step.dest,
-            "new_version": current.version + 1, "now": now,
+            "sid": subject_id,
+            "old_version": current.version,
+            "new_state": step.dest,
+            "new_version": current.version + 1,
+            "now": now,
         }
         statement = _move
         if context.changes:
@@ -324,9 +355,15 @@ class WorkflowEngine:
             latest = self._load(conn, subject_id, lock=False)
             raise Conflict(subject_id, latest.version, latest.state)
         moved = Subject(
-            id=subject_id, kind=current.kind, workflow=current.workflow,
-            workflow_version=current.workflow_version, state=step.dest,
-            version=current.version + 1, data=data, created_at=current.created_at, updated_at=now,
+            id=subject_id,
+            kind=current.kind,
+            workflow=current.workflow,
+            workflow_version=current.workflow_version,
+            state=step.dest,
+            version=current.version + 1,
+            data=data,
+            created_at=current.created_at,
+            updated_at=now,
         )
         context.subject = moved
         event = self._record(
@@ -354,26 +391,43 @@ class WorkflowEngine:
         extra: Iterable[OutboxMessage],
     ) -> HistoryEvent:
         event_id = str(uuid.uuid4())
-        values = {
-            "event_id": event_id, "subject_id": subject.id, "subject_version": subject.version,
-            "trigger": trigger, "from_state": from_state, "to_state": subject.state,
-            "actor_id": actor.id, "actor_name": actor.name, "comment": comment,
-            "payload": dict(payload), "occurred_at": now,
+        values: dict[str, Any] = {
+            "event_id": event_id,
+            "subject_id": subject.id,
+            "subject_version": subject.version,
+            "trigger": trigger,
+            "from_state": from_state,
+            "to_state": subject.state,
+            "actor_id": actor.id,
+            "actor_name": actor.name,
+            "comment": comment,
+            "payload": dict(payload),
+            "occurred_at": now,
         }
         row_id = conn.execute(_insert_event, values).scalar_one()
         event = HistoryEvent(id=row_id, **values)
         message = {
-            "event_id": event_id, "subject_id": subject.id, "kind": subject.kind,
-            "workflow": subject.workflow, "trigger": trigger, "from_state": from_state,
-            "to_state": subject.state, "version": subject.version, "actor_id": actor.id,
+            "event_id": event_id,
+            "subject_id": subject.id,
+            "kind": subject.kind,
+            "workflow": subject.workflow,
+            "trigger": trigger,
+            "from_state": from_state,
+            "to_state": subject.state,
+            "version": subject.version,
+            "actor_id": actor.id,
         }
         rows = [
             {"topic": EVENT_TOPIC, "payload": message},
             *({"topic": m.topic, "payload": {**m.payload, "event_id": event_id}} for m in extra),
         ]
         common = {
-            "event_id": event_id, "subject_id": subject.id, "status": "pending", "attempts": 0,
-            "available_at": now, "created_at": now,
+            "event_id": event_id,
+            "subject_id": subject.id,
+            "status": "pending",
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
         }
         conn.execute(_insert_outbox, [{**common, **row} for row in rows])
         return event
@@ -422,9 +476,7 @@ class WorkflowEngine:
     def _blocking_reasons(self, context: TransitionContext) -> list[str]:
         transition = context.transition
         reasons = [
-            reason
-            for ref in transition.conditions
-            if (reason := self._check(ref, context)) is not None
+            reason for ref in transition.conditions if (reason := self._check(ref, context)) is not None
         ]
         for ref in transition.unless:
             if self._check(ref, context) is None:
@@ -498,6 +550,8 @@ def _invalid_trigger(definition: WorkflowDefinition, state: str, trigger: str) -
         message = f"'{trigger}' is not possible from state '{state}' ({label})"
     else:
         message = f"'{trigger}' is not a trigger of workflow '{definition.name}'"
+        hint = did_you_mean(trigger, known)
+        message += f" ({hint})" if hint else ""
     message += f"; possible now: {', '.join(possible)}" if possible else "; no trigger leaves this state"
     return InvalidTransition(message, field="trigger")
 

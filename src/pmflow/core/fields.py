@@ -18,9 +18,7 @@ def _validator(field: FieldDef) -> Draft202012Validator:
     return Draft202012Validator(dict(field.schema))
 
 
-def check_fields(
-    definition: WorkflowDefinition, data: Mapping[str, Any], *, complete: bool
-) -> None:
+def check_fields(definition: WorkflowDefinition, data: Mapping[str, Any], *, complete: bool) -> None:
     """Raise ``InvalidInput`` naming the first bad field; ``complete`` also requires required ones."""
     for name, value in data.items():
         field = definition.fields.get(name)

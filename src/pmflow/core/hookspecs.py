@@ -29,17 +29,17 @@ def pmflow_conditions() -> Iterable[Condition]:
     Results of all plugins are merged; two plugins providing the same name is a startup error.
     Workflow files are validated against the merged names.
     """
+    raise NotImplementedError
 
 
 @hookspec
 def pmflow_actions() -> Iterable[Action]:
     """Return the named actions this plugin provides (merged like ``pmflow_conditions``)."""
+    raise NotImplementedError
 
 
 @hookspec
-def pmflow_subject_roles(
-    subject: Subject, actor: Actor, connection: Connection
-) -> Iterable[str] | None:
+def pmflow_subject_roles(subject: Subject, actor: Actor, connection: Connection) -> Iterable[str] | None:
     """Return roles ``actor`` holds on ``subject`` beyond their global roles (or ``None``).
 
     All results are united. This is how a project membership ("manager of this project") or a

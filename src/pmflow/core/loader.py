@@ -40,9 +40,7 @@ class Locator:
                 break
         return line + 1, column + 1
 
-    def problem(
-        self, loc: Loc, message: str, suggestion: str | None = None, *, key: bool = False
-    ) -> Problem:
+    def problem(self, loc: Loc, message: str, suggestion: str | None = None, *, key: bool = False) -> Problem:
         line, column = self.position(loc, key=key)
         return Problem(self.file, line, column, message, suggestion)
 
@@ -71,7 +69,9 @@ def check_structure(locator: Locator) -> tuple[WorkflowModel | None, list[Proble
     if not isinstance(tree, CommentedMap):
         return None, [
             Problem(
-                locator.file, 1, 1,
+                locator.file,
+                1,
+                1,
                 "a workflow file must be a mapping with the keys workflow, version, subject, "
                 "initial, states and transitions",
             )
@@ -99,8 +99,10 @@ def _problem_from(locator: Locator, detail: Any) -> Problem:
         model = _model_at(loc[:-1])
         key = str(loc[-1])
         return locator.problem(
-            loc, f"unknown key '{key}' in {_describe(loc[:-1]) or 'the workflow'}",
-            did_you_mean(key, model.model_fields) if model else None, key=True,
+            loc,
+            f"unknown key '{key}' in {_describe(loc[:-1]) or 'the workflow'}",
+            did_you_mean(key, model.model_fields) if model else None,
+            key=True,
         )
     if kind == "missing":
         return locator.problem(

@@ -4,6 +4,10 @@ The machine decides where a trigger leads and which states are left and entered 
 states, ancestors' triggers, internal transitions). It runs no plugin code: its callbacks only
 record the path, and the engine runs the actions afterwards, outside the machine's lock, so a
 slow action never holds up other subjects of the same workflow.
+
+Because the machine carries no conditions and its callbacks only record, the path for a
+(state, trigger) pair is a pure function of the definition: it is computed on the machine once
+and remembered (see docs/decisions.md). ``MachineCache.step(..., fresh=True)`` always asks it.
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ from transitions.extensions.nesting import HierarchicalMachine, NestedState
 from pmflow.core.definitions import ANY_STATE, SEPARATOR, StateDef, WorkflowDefinition
 
 
-class _PathState(NestedState):  # type: ignore[misc]
+class _PathState(NestedState):
     separator = SEPARATOR
 
 
-class _Machine(HierarchicalMachine):  # type: ignore[misc]
+class _Machine(HierarchicalMachine):
     state_cls = _PathState
 
     # pmflow never calls the convenience methods (is_<state>, <trigger>, may_<trigger>) that
@@ -38,12 +42,12 @@ class _Machine(HierarchicalMachine):  # type: ignore[misc]
         return None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     """What a trigger does from a state: states left (inner first), entered (outer first), dest."""
 
-    exited: list[str]
-    entered: list[str]
+    exited: tuple[str, ...]
+    entered: tuple[str, ...]
     dest: str
 
 
@@ -85,8 +89,7 @@ def build_machine(definition: WorkflowDefinition) -> _Machine:
     )
     for transition in definition.transitions:
         sources = (
-            sorted(transition.leaf_sources) if ANY_STATE in transition.sources
-            else list(transition.sources)
+            sorted(transition.leaf_sources) if ANY_STATE in transition.sources else list(transition.sources)
         )
         machine.add_transition(transition.trigger, sources, transition.dest)
     return machine
@@ -98,6 +101,7 @@ class MachineCache:
     def __init__(self) -> None:
         self._machines: dict[tuple[str, int], tuple[_Machine, threading.Lock]] = {}
         self._build_lock = threading.Lock()
+        self._paths: dict[tuple[str, int, str, str], Step] = {}
 
     def _get(self, definition: WorkflowDefinition) -> tuple[_Machine, threading.Lock]:
         entry = self._machines.get(definition.key)
@@ -112,8 +116,16 @@ class MachineCache:
     def __len__(self) -> int:
         return len(self._machines)
 
-    def step(self, definition: WorkflowDefinition, state: str, trigger: str) -> Step:
-        """Run ``trigger`` from ``state`` on the cached machine and report the path taken."""
+    def step(self, definition: WorkflowDefinition, state: str, trigger: str, *, fresh: bool = False) -> Step:
+        """The path ``trigger`` takes from ``state``, worked out by the definition's machine."""
+        key = (definition.name, definition.version, state, trigger)
+        if not fresh and (known := self._paths.get(key)) is not None:
+            return known
+        step = self._run(definition, state, trigger)
+        self._paths[key] = step
+        return step
+
+    def _run(self, definition: WorkflowDefinition, state: str, trigger: str) -> Step:
         machine, lock = self._get(definition)
         model = _Model()
         trace: dict[str, list[str]] = {"exited": [], "entered": []}
@@ -123,4 +135,4 @@ class MachineCache:
                 machine.trigger_event(model, trigger, trace=trace)
             finally:
                 machine.remove_model(model)
-        return Step(exited=trace["exited"], entered=trace["entered"], dest=str(model.state))
+        return Step(exited=tuple(trace["exited"]), entered=tuple(trace["entered"]), dest=str(model.state))

@@ -26,7 +26,9 @@ def workflow_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def check_files(paths: Iterable[str | Path], catalog: Catalog) -> tuple[list[WorkflowDefinition], list[Problem]]:
+def check_files(
+    paths: Iterable[str | Path], catalog: Catalog
+) -> tuple[list[WorkflowDefinition], list[Problem]]:
     """Validate every file; return the good definitions and every problem found."""
     definitions: list[WorkflowDefinition] = []
     problems: list[Problem] = []

@@ -38,9 +38,23 @@ TRIGGER = re.compile(r"^[a-z][a-z0-9_]*$")
 # JSON Schema keywords (2020-12) a field schema may use, plus pmflow's own `required` and `label`;
 # check_schema alone would accept a misspelt keyword ("tpye") silently.
 SCHEMA_KEYWORDS = frozenset(Draft202012Validator.VALIDATORS) | {
-    "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
-    "format", "$schema", "$id", "$ref", "$defs", "$comment", "$anchor", "contentMediaType",
-    "contentEncoding", "contentSchema",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "format",
+    "$schema",
+    "$id",
+    "$ref",
+    "$defs",
+    "$comment",
+    "$anchor",
+    "contentMediaType",
+    "contentEncoding",
+    "contentSchema",
 }
 FIELD_KEYWORDS = SCHEMA_KEYWORDS | {"label"}
 
@@ -68,9 +82,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.draft = _Draft()
 
-    def report(
-        self, loc: Loc, message: str, suggestion: str | None = None, *, key: bool = False
-    ) -> None:
+    def report(self, loc: Loc, message: str, suggestion: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.at.problem(loc, message, suggestion, key=key))
 
     # ---- states -------------------------------------------------------------------------
@@ -149,9 +161,7 @@ class _Checker:
 
     # ---- names from plugins ---------------------------------------------------------------
     def check_refs(self, refs: list[RefModel], kind: str, loc: Loc) -> tuple[Ref, ...]:
-        provided: Mapping[str, Any] = (
-            self.catalog.conditions if kind == "condition" else self.catalog.actions
-        )
+        provided: Mapping[str, Any] = self.catalog.conditions if kind == "condition" else self.catalog.actions
         out: list[Ref] = []
         for index, ref in enumerate(refs):
             here = (*loc, index)
@@ -191,14 +201,14 @@ class _Checker:
         for keyword in schema:
             if keyword not in keywords:
                 self.report(
-                    (*loc, keyword), f"unknown keyword '{keyword}' in {what}",
-                    did_you_mean(keyword, keywords), key=True,
+                    (*loc, keyword),
+                    f"unknown keyword '{keyword}' in {what}",
+                    did_you_mean(keyword, keywords),
+                    key=True,
                 )
                 ok = False
         try:
-            Draft202012Validator.check_schema(
-                {k: v for k, v in schema.items() if k in SCHEMA_KEYWORDS}
-            )
+            Draft202012Validator.check_schema({k: v for k, v in schema.items() if k in SCHEMA_KEYWORDS})
         except SchemaError as error:
             where = "/".join(str(p) for p in error.path)
             self.report(
@@ -282,7 +292,8 @@ class _Checker:
                     self.report((*loc, "dest"), "an internal transition stays in its state: remove 'dest'")
             elif t.dest is None:
                 self.report(
-                    loc, f"transition '{t.trigger}' has no 'dest'",
+                    loc,
+                    f"transition '{t.trigger}' has no 'dest'",
                     "set 'internal: true' for a transition that stays in its state",
                 )
             else:
@@ -443,9 +454,7 @@ class _Checker:
                 edges[leaf].add(target)
         reached = _closure([start], edges)
         if not finals:
-            self.report(
-                ("states",), "no final state: mark at least one state 'final: true'", key=True
-            )
+            self.report(("states",), "no final state: mark at least one state 'final: true'", key=True)
         reverse: dict[str, set[str]] = {leaf: set() for leaf in leaves}
         for source, targets in edges.items():
             for target in targets:

@@ -51,9 +51,7 @@ def upgrade() -> None:
         sa.Column("payload", Json, nullable=False),
         sa.Column("occurred_at", Time, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
-        sa.ForeignKeyConstraint(
-            ["subject_id"], ["subjects.id"], name="fk_events_subject_id_subjects"
-        ),
+        sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"], name="fk_events_subject_id_subjects"),
         sa.UniqueConstraint("event_id", name="uq_events_event_id"),
         sa.UniqueConstraint("subject_id", "subject_version", name="uq_events_subject_version"),
     )
