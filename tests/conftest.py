@@ -82,9 +82,7 @@ def registry(catalog: Catalog) -> WorkflowRegistry:
 
 
 @pytest.fixture
-def engine(
-    database: Database, registry: WorkflowRegistry, plugins: pluggy.PluginManager
-) -> WorkflowEngine:
+def engine(database: Database, registry: WorkflowRegistry, plugins: pluggy.PluginManager) -> WorkflowEngine:
     return WorkflowEngine(database, registry, plugins)
 
 
