@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from pmflow.app import MIGRATIONS, plugin_manager
 from pmflow.core.database import Database, normalise_url
 from pmflow.core.engine import WorkflowEngine
 from pmflow.core.migrate import upgrade
-from pmflow.core.plugins import Catalog, make_plugin_manager
+from pmflow.core.plugins import Catalog
 from pmflow.core.registry import WorkflowRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     db = Database(database_url)
-    upgrade(db)
+    upgrade(db, locations=MIGRATIONS)
     try:
         yield db
     finally:
@@ -67,7 +68,8 @@ def database(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def plugins() -> pluggy.PluginManager:
-    return make_plugin_manager()
+    """The built-in plugins pmflow ships with (entry points off)."""
+    return plugin_manager()
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import delete, inspect, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+import pmflow.domain.tables  # noqa: F401  (the domain's tables join the shared metadata)
 from pmflow import Actor
+from pmflow.app import MIGRATIONS
 from pmflow.core.database import Database, database_url, normalise_url
 from pmflow.core.engine import WorkflowEngine
 from pmflow.core.migrate import current_revisions, ensure_schema, head_revisions
@@ -24,15 +26,16 @@ def test_migrations_create_exactly_the_models(database: Database) -> None:
     with database.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diff == []
-    assert current_revisions(database) == head_revisions()
+    assert current_revisions(database) == head_revisions(MIGRATIONS)
 
 
 def test_first_use_creates_and_migrates_then_is_a_no_op(database_url: str) -> None:
     db = Database(database_url)
     try:
-        assert ensure_schema(db) is True
-        assert {"subjects", "events", "outbox"} <= set(inspect(db.engine).get_table_names())
-        assert ensure_schema(db) is False
+        assert ensure_schema(db, locations=MIGRATIONS) is True
+        tables = set(inspect(db.engine).get_table_names())
+        assert {"subjects", "events", "outbox", "projects", "requirements", "field_changes"} <= tables
+        assert ensure_schema(db, locations=MIGRATIONS) is False
     finally:
         db.dispose()
 

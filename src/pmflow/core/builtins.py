@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import select
+
+from pmflow.core.definitions import SEPARATOR
 from pmflow.core.hookspecs import hookimpl
+from pmflow.core.tables import events
 from pmflow.core.types import Action, Condition, TransitionContext
 
 _NAMES = {"type": "array", "items": {"type": "string"}, "minItems": 1}
@@ -23,6 +27,20 @@ def _fields_set(context: TransitionContext, names: list[str]) -> str | None:
         return None
     labels = [context.definition.fields[n].label if n in context.definition.fields else n for n in missing]
     return f"{', '.join(labels)} must be filled in first"
+
+
+def _came_from(context: TransitionContext, state: str) -> str | None:
+    """The subject entered its current state from ``state`` (or a state nested in it)."""
+    last = context.connection.execute(
+        select(events.c.from_state)
+        .where(events.c.subject_id == context.subject.id)
+        .order_by(events.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if last is not None and (last == state or last.startswith(state + SEPARATOR)):
+        return None
+    label = context.definition.states[state].label if state in context.definition.states else state
+    return f"this {context.definition.subject.replace('_', ' ')} did not come here from {label}"
 
 
 def _set_fields(context: TransitionContext, values: Mapping[str, Any]) -> None:
@@ -49,6 +67,12 @@ def pmflow_conditions() -> Iterable[Condition]:
             check=_comment_given,
             description="the person firing the trigger wrote a comment",
             negated="this trigger must be fired without a comment",
+        ),
+        Condition(
+            name="came_from",
+            check=_came_from,
+            description="the subject entered its current state from the given state (e.g. to resume)",
+            argument={"type": "string", "minLength": 1},
         ),
         Condition(
             name="fields_set",

@@ -327,6 +327,7 @@ class WorkflowEngine:
         reasons = self._blocking_reasons(context)
         if reasons:
             raise GuardFailed(trigger, reasons)
+        context.nested = self._nested_fire(conn, actor)
 
         step = self.machines.step(definition, current.state, trigger)
         context.dest_state = step.dest
@@ -378,6 +379,18 @@ class WorkflowEngine:
         return FireResult(subject=moved, event=event)
 
     # ---- pieces ------------------------------------------------------------------------
+    def _nested_fire(self, conn: Connection, actor: Actor) -> Callable[..., HistoryEvent]:
+        on_behalf = Actor(id=actor.id, roles=actor.roles, name=actor.name, system=True)
+
+        def nested(
+            subject_id: int, trigger: str, *, comment: str | None, payload: Mapping[str, Any] | None
+        ) -> HistoryEvent:
+            _check_comment(comment)
+            result = self._fire(conn, subject_id, trigger, on_behalf, None, comment, _check_payload(payload))
+            return result.event
+
+        return nested
+
     def _record(
         self,
         conn: Connection,

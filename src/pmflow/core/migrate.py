@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from importlib.resources import files
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -10,18 +14,26 @@ from alembic.script import ScriptDirectory
 from pmflow.core.database import Database
 
 SCRIPT_LOCATION = "pmflow.core:migrations"
+# Each layer owning tables ships its own Alembic branch as a (package, folder) version location.
+CORE_VERSIONS = ("pmflow.core.migrations", "versions")
+Locations = Sequence[tuple[str, str]]
 # A constant key for pg_advisory_xact_lock: two processes starting at once migrate one at a time.
 _MIGRATION_LOCK = 7_305_510_042
 
 
-def alembic_config() -> Config:
+def alembic_config(locations: Locations = ()) -> Config:
+    """Alembic configuration for the core branch plus the branches in ``locations``."""
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
+    folders = [str(files(package) / folder) for package, folder in (CORE_VERSIONS, *locations)]
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_path_separator", "os")  # the name before Alembic 1.16
+    config.set_main_option("version_locations", os.pathsep.join(folders))
     return config
 
 
-def head_revisions() -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+def head_revisions(locations: Locations = ()) -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config(locations)).get_heads())
 
 
 def current_revisions(database: Database) -> set[str]:
@@ -29,9 +41,9 @@ def current_revisions(database: Database) -> set[str]:
         return set(MigrationContext.configure(connection).get_current_heads())
 
 
-def upgrade(database: Database, revision: str = "heads") -> None:
+def upgrade(database: Database, revision: str = "heads", *, locations: Locations = ()) -> None:
     """Bring the schema to ``revision`` in one transaction (DDL is transactional on both)."""
-    config = alembic_config()
+    config = alembic_config(locations)
     with database.write() as connection:
         if database.dialect == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
@@ -39,9 +51,9 @@ def upgrade(database: Database, revision: str = "heads") -> None:
         command.upgrade(config, revision)
 
 
-def ensure_schema(database: Database) -> bool:
+def ensure_schema(database: Database, *, locations: Locations = ()) -> bool:
     """Migrate when the schema is behind; True when something was done."""
-    if current_revisions(database) == head_revisions():
+    if current_revisions(database) == head_revisions(locations):
         return False
-    upgrade(database)
+    upgrade(database, locations=locations)
     return True

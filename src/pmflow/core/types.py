@@ -97,6 +97,7 @@ class TransitionContext:
     dest_state: str | None = None
     outbox: list[OutboxMessage] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
+    nested: Callable[..., HistoryEvent] | None = None
 
     def emit(self, topic: str, payload: Mapping[str, Any] | None = None) -> None:
         """Queue an outbox message; it commits with the transition or not at all."""
@@ -106,6 +107,23 @@ class TransitionContext:
         """Change a custom field of the subject; validated against the workflow's ``fields``
         and written with the new state."""
         self.changes[name] = value
+
+    def fire(
+        self,
+        subject_id: int,
+        trigger: str,
+        *,
+        comment: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> HistoryEvent:
+        """Fire a trigger on another subject inside this transaction, on behalf of this actor.
+
+        Roles are not checked (pmflow acts, a ``roles: [system]`` trigger is allowed) but the
+        conditions are; a refusal aborts this transition too. Not available in a dry run.
+        """
+        if self.nested is None or self.dry_run:
+            raise RuntimeError("context.fire is only available while a transition is being fired")
+        return self.nested(subject_id, trigger, comment=comment, payload=payload)
 
     def field(self, name: str, default: Any = None) -> Any:
         """A custom field's value as it will be committed (pending changes included)."""
