@@ -1,0 +1,194 @@
+"""Iterations (1-2 weeks unless the workflow file allows otherwise) and their work items."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from pydantic import Field, NonNegativeFloat
+from sqlalchemy import Connection, func, select
+
+from pmflow.core.engine import WorkflowEngine
+from pmflow.core.errors import InvalidInput
+from pmflow.core.types import Actor
+from pmflow.domain.services.base import Input, Service, changed, check_dates, parse
+from pmflow.domain.services.requirements import governed_record
+from pmflow.domain.tables import iterations, meetings, projects, requirements, users, work_items
+from pmflow.domain.vocabulary import ITERATION, WorkStatus
+
+DEFAULT_LENGTH_DAYS = (5, 14)  # one working week to two calendar weeks, both ends included
+PLANNABLE_STATES = ("planned",)
+
+
+class IterationInput(Input):
+    goal: str = Field(min_length=1)
+    start_date: date
+    end_date: date
+
+
+class IterationPatch(Input):
+    goal: str | None = Field(default=None, min_length=1)
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+class WorkItemInput(Input):
+    title: str = Field(min_length=1, max_length=300)
+    iteration_id: int | None = None
+    requirement_id: int | None = None
+    assignee_user_id: int | None = None
+    estimate: NonNegativeFloat | None = None
+    status: WorkStatus = "todo"
+    blocked_reason: str | None = None
+
+
+class WorkItemPatch(Input):
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    iteration_id: int | None = None
+    requirement_id: int | None = None
+    assignee_user_id: int | None = None
+    estimate: NonNegativeFloat | None = None
+    status: WorkStatus | None = None
+    blocked_reason: str | None = None
+
+
+def length_limits(engine: WorkflowEngine) -> tuple[int, int]:
+    """Allowed iteration length in days, from `settings: {iteration_days: {min, max}}` of the workflow."""
+    definition = engine.registry.get("iteration")
+    settings = getattr(definition, "settings", None) or {}
+    days = settings.get("iteration_days") or {}
+    return int(days.get("min", DEFAULT_LENGTH_DAYS[0])), int(days.get("max", DEFAULT_LENGTH_DAYS[1]))
+
+
+class Iterations(Service):
+    entity = "iteration"
+
+    def _check_length(self, start: date, end: date) -> None:
+        check_dates(start, end, "start_date", "end_date")
+        low, high = length_limits(self.engine)
+        days = (end - start).days + 1
+        if not low <= days <= high:
+            raise InvalidInput(
+                f"an iteration lasts {low} to {high} days; {start} to {end} is {days} days "
+                "(the iteration workflow's settings.iteration_days allows otherwise)",
+                field="end_date",
+            )
+
+    def plan(self, actor: Actor, project_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
+        given = parse(IterationInput, data, what="iteration")
+        self._check_length(given.start_date, given.end_date)
+        now = self.now()
+        with self.write() as conn:
+            self.row(conn, projects, project_id, "project", lock=True)
+            number = 1 + int(
+                conn.execute(
+                    select(func.coalesce(func.max(iterations.c.number), 0)).where(
+                        iterations.c.project_id == project_id
+                    )
+                ).scalar_one()
+            )
+            subject = self.engine.create(ITERATION, actor, connection=conn).subject
+            values = given.model_dump()
+            conn.execute(
+                iterations.insert(), {**values, "id": subject.id, "project_id": project_id, "number": number}
+            )
+            self.audit(conn, actor, subject.id, {}, values, now)
+            return governed_record(conn, iterations, subject.id)
+
+    def update(
+        self, actor: Actor, iteration_id: int, data: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        patch = changed(
+            parse(IterationPatch, data, what="iteration"), required=frozenset(IterationPatch.model_fields)
+        )
+        now = self.now()
+        with self.write() as conn:
+            row = self.row(conn, iterations, iteration_id, "iteration", lock=True)
+            if ("start_date" in patch or "end_date" in patch) and self.state_of(
+                conn, iteration_id
+            ) not in PLANNABLE_STATES:
+                raise InvalidInput("the dates of a started iteration cannot change", field="start_date")
+            self._check_length(patch.get("start_date", row.start_date), patch.get("end_date", row.end_date))
+            self.bump_subject_version(conn, iteration_id, expected_version, now)
+            conn.execute(iterations.update().where(iterations.c.id == iteration_id).values(**patch))
+            self.audit(conn, actor, iteration_id, row._mapping, patch, now)
+            return governed_record(conn, iterations, iteration_id)
+
+    def get(self, iteration_id: int) -> dict[str, Any]:
+        with self.database.read() as conn:
+            self.row(conn, iterations, iteration_id, "iteration")
+            return governed_record(conn, iterations, iteration_id)
+
+
+class WorkItems(Service):
+    entity = "work_item"
+
+    def _check_links(self, conn: Connection, project_id: int, values: Mapping[str, Any]) -> None:
+        for field, table, what in (
+            ("iteration_id", iterations, "iteration"),
+            ("requirement_id", requirements, "requirement"),
+        ):
+            linked = values.get(field)
+            if linked is not None:
+                owner = conn.execute(select(table.c.project_id).where(table.c.id == linked)).scalar()
+                if owner != project_id:
+                    raise InvalidInput(f"no {what} {linked} in this project", field=field)
+        self.exists(conn, users, values.get("assignee_user_id"), "user", "assignee_user_id")
+
+    def create(
+        self,
+        actor: Actor,
+        project_id: int,
+        data: Mapping[str, Any],
+        *,
+        meeting_id: int | None = None,
+        connection: Connection | None = None,
+    ) -> dict[str, Any]:
+        given = parse(WorkItemInput, data, what="work item")
+        now = self.now()
+        if connection is not None:
+            return self._create(connection, actor, project_id, given, meeting_id, now)
+        with self.write() as conn:
+            return self._create(conn, actor, project_id, given, meeting_id, now)
+
+    def _create(
+        self,
+        conn: Connection,
+        actor: Actor,
+        project_id: int,
+        given: WorkItemInput,
+        meeting_id: int | None,
+        now: Any,
+    ) -> dict[str, Any]:
+        self.row(conn, projects, project_id, "project")
+        values = given.model_dump()
+        self._check_links(conn, project_id, values)
+        if meeting_id is not None:
+            self.exists(conn, meetings, meeting_id, "meeting", "meeting_id")
+        item_id = conn.execute(
+            work_items.insert().returning(work_items.c.id),
+            {
+                **values,
+                "project_id": project_id,
+                "meeting_id": meeting_id,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
+        self.audit(conn, actor, item_id, {}, {k: v for k, v in values.items() if v is not None}, now)
+        return dict(self.row(conn, work_items, item_id, "work item")._mapping)
+
+    def update(
+        self, actor: Actor, item_id: int, data: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        patch = changed(parse(WorkItemPatch, data, what="work item"), required=frozenset({"title", "status"}))
+        now = self.now()
+        with self.write() as conn:
+            row = self.row(conn, work_items, item_id, "work item", lock=True)
+            self._check_links(conn, row.project_id, patch)
+            self.bump_own_version(conn, work_items, row, expected_version, now)
+            conn.execute(work_items.update().where(work_items.c.id == item_id).values(**patch))
+            self.audit(conn, actor, item_id, row._mapping, patch, now)
+            return dict(self.row(conn, work_items, item_id, "work item")._mapping)
