@@ -22,6 +22,7 @@ from pmflow.core.engine import WorkflowEngine
 from pmflow.core.migrate import upgrade
 from pmflow.core.plugins import Catalog
 from pmflow.core.registry import WorkflowRegistry
+from pmflow.domain.services import Domain
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
@@ -100,3 +101,9 @@ def write_workflow(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def domain(engine: WorkflowEngine) -> Domain:
+    """The customer-project services over the default workflows, on a fresh database."""
+    return Domain(engine)
