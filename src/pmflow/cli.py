@@ -1,0 +1,432 @@
+"""The ``pmflow`` command line: check, inspect and draw workflows; migrate the database.
+
+Every expected failure ends with a one-line message and an exit code, never a stack trace:
+1 for problems found (invalid workflow files, an unreachable database), 2 for a bad command line
+(unknown option, unknown workflow name).
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+import pluggy
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from pmflow import __version__, app
+from pmflow.core import migrate
+from pmflow.core.database import URL_ENV, Database, database_url
+from pmflow.core.definitions import ANY_STATE, Ref, TransitionDef, WorkflowDefinition
+from pmflow.core.diagram import FORMATS, render
+from pmflow.core.durations import format_duration
+from pmflow.core.plugins import AUTOLOAD_ENV, Catalog
+from pmflow.core.problems import Problem, did_you_mean
+from pmflow.core.registry import WorkflowRegistry, check_files, workflow_files
+
+WORKFLOWS_ENV = app.WORKFLOWS_ENV
+DEFAULT_WORKFLOWS = app.DEFAULT_WORKFLOWS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The plugins every command runs with: the built-ins, then the entry-point group ``pmflow``."""
+    return app.plugin_manager()
+
+
+@dataclass
+class Settings:
+    """What the global options decided, handed to every command through the click context."""
+
+    workflows: tuple[Path, ...]
+    _plugins: pluggy.PluginManager | None = None
+
+    def plugins(self) -> pluggy.PluginManager:
+        if self._plugins is None:
+            try:
+                self._plugins = plugin_manager()
+            except Exception as error:  # an installed plugin failed to import or register
+                raise click.ClickException(
+                    f"cannot load plugins: {type(error).__name__}: {error} "
+                    f"(set {AUTOLOAD_ENV}=1 to skip plugins installed from other packages)"
+                ) from error
+        return self._plugins
+
+    def catalog(self) -> Catalog:
+        pm = self.plugins()
+        try:
+            return Catalog.from_plugins(pm)
+        except Exception as error:  # two plugins claim a name, or a plugin's hook raised
+            raise click.ClickException(f"cannot load plugins: {error}") from error
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# ---- the root group ---------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="pmflow")
+@click.option(
+    "--workflows",
+    "workflows",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    envvar=WORKFLOWS_ENV,
+    show_envvar=True,
+    help=f"Workflow directory or file (repeatable; in ${WORKFLOWS_ENV} separate several with "
+    f"'{os.pathsep}').  [default: ./{DEFAULT_WORKFLOWS}]",
+)
+@click.pass_context
+def cli(ctx: click.Context, workflows: tuple[Path, ...]) -> None:
+    """pmflow: customer-centric projects as explicit, auditable lifecycles."""
+    ctx.obj = Settings(workflows=workflows or (Path(DEFAULT_WORKFLOWS),))
+
+
+def main() -> None:
+    """The console script ``pmflow``."""
+    cli(prog_name="pmflow")
+
+
+# ---- workflow ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def workflow() -> None:
+    """Validate, list, show and draw the workflow files."""
+
+
+def _load(settings: Settings) -> WorkflowRegistry:
+    """Every definition from the --workflows paths; exit 1 (problems on stderr) if any file is bad."""
+    for path in settings.workflows:
+        if not path.exists():
+            raise click.ClickException(
+                f"workflow directory '{path}' does not exist (use --workflows or ${WORKFLOWS_ENV})"
+            )
+    definitions, problems = check_files(settings.workflows, settings.catalog())
+    if problems:
+        for problem in _sorted(problems):
+            click.echo(str(problem), err=True)
+        raise click.ClickException(
+            f"{_plural(len(problems), 'problem')} in workflow files; fix them first "
+            "(see 'pmflow workflow validate')"
+        )
+    return WorkflowRegistry(definitions)
+
+
+def _sorted(problems: Iterable[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.file, p.line, p.column))
+
+
+def _definition(settings: Settings, name: str, version: int | None) -> WorkflowDefinition:
+    registry = _load(settings)
+    names = registry.names()
+    if name not in names:
+        hint = did_you_mean(name, names)
+        raise click.UsageError(
+            f"unknown workflow '{name}'"
+            + (f"; {hint}" if hint else f" (known: {', '.join(names) or 'none'})")
+        )
+    definition = registry.get(name, version)
+    if definition is None:
+        versions = sorted(d.version for d in registry if d.name == name)
+        raise click.UsageError(
+            f"workflow '{name}' has no version {version} (versions: {', '.join(map(str, versions))})"
+        )
+    return definition
+
+
+def _name_and_version(command: F) -> F:
+    command = click.option(
+        "--version",
+        "version",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Which version of the workflow.  [default: the latest]",
+    )(command)
+    return click.argument("name")(command)
+
+
+@workflow.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_obj
+def validate(settings: Settings, paths: tuple[Path, ...]) -> None:
+    """Check workflow files before anything runs them.
+
+    PATHS are files or directories (default: the --workflows directory). Every problem is
+    printed to standard output as 'file:line:column: message (suggestion)', followed by a
+    summary line. Exits with 1 when there is any problem, 0 otherwise.
+    """
+    targets = paths or settings.workflows
+    definitions, problems = check_files(targets, settings.catalog())
+    if problems:
+        for problem in _sorted(problems):
+            click.echo(str(problem))
+        files = len({p.file for p in problems})
+        click.echo(f"{_plural(len(problems), 'problem')} in {_plural(files, 'file')}")
+        raise click.exceptions.Exit(1)
+    files = len(workflow_files(targets))
+    click.echo(f"OK: {_plural(len(definitions), 'workflow')} in {_plural(files, 'file')}")
+
+
+@workflow.command("list")
+@click.pass_obj
+def list_(settings: Settings) -> None:
+    """List the workflows: name, versions, subject and label."""
+    registry = _load(settings)
+    rows = [("NAME", "VERSIONS", "SUBJECT", "LABEL")]
+    for name in registry.names():
+        latest = registry.get(name)
+        assert latest is not None
+        versions = ", ".join(str(d.version) for d in registry if d.name == name)
+        rows.append((name, versions, latest.subject, latest.label))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]))
+
+
+@workflow.command()
+@_name_and_version
+@click.pass_obj
+def show(settings: Settings, name: str, version: int | None) -> None:
+    """Describe a workflow: its states, transitions and fields."""
+    click.echo("\n".join(describe(_definition(settings, name, version))))
+
+
+@workflow.command()
+@_name_and_version
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=FORMATS[0],
+    show_default=True,
+    help="mermaid: paste into a ```mermaid block; dot: pipe into 'dot -Tsvg'.",
+)
+@click.pass_obj
+def diagram(settings: Settings, name: str, version: int | None, fmt: str) -> None:
+    """Draw a workflow as a state diagram (Mermaid or Graphviz DOT) on standard output."""
+    click.echo(render(_definition(settings, name, version), fmt), nl=False)
+
+
+# ---- the text of `workflow show` ----------------------------------------------------------------
+
+
+def _value(value: Any) -> str:
+    """An argument as written in a workflow file (YAML flow style), not as Python's repr."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _refs(refs: Sequence[Ref]) -> str:
+    return ", ".join(r.name if r.argument is None else f"{r.name}: {_value(r.argument)}" for r in refs)
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(" ".join(text.split()), width=96, initial_indent=indent, subsequent_indent=indent)
+
+
+def _field_type(schema: Mapping[str, Any]) -> str:
+    kind = schema.get("type")
+    if kind is None:
+        return "enum" if "enum" in schema else "any"
+    text = " | ".join(kind) if isinstance(kind, list) else str(kind)
+    items = schema.get("items")
+    if text == "array" and isinstance(items, Mapping) and "type" in items:
+        text += f" of {_field_type(items)}"
+    if "format" in schema:
+        text += f" ({schema['format']})"
+    return text
+
+
+def _transition_lines(definition: WorkflowDefinition, t: TransitionDef) -> Iterator[str]:
+    yield f"  {t.trigger}" + (f" - {t.label}" if t.label else "")
+    sources = ", ".join("* (any state that is not final)" if s == ANY_STATE else s for s in t.sources)
+    yield f"      {sources} -> {t.dest}" if t.dest is not None else f"      {sources} (internal)"
+    if t.description:
+        yield from _wrap(t.description, "      ")
+    if t.roles:
+        yield f"      roles: {', '.join(sorted(t.roles))}"
+    if t.conditions:
+        yield f"      conditions: {_refs(t.conditions)}"
+    if t.unless:
+        yield f"      unless: {_refs(t.unless)}"
+    if t.actions:
+        yield f"      actions: {_refs(t.actions)}"
+    if t.payload_schema is not None:
+        required = t.payload_schema.get("required") or []
+        yield f"      payload requires: {', '.join(required)}" if required else "      payload: optional"
+
+
+def describe(definition: WorkflowDefinition) -> list[str]:
+    """The readable description printed by ``pmflow workflow show``."""
+    d = definition
+    lines = [f"{d.label} ({d.name}, version {d.version})"]
+    if d.description:
+        lines.extend(_wrap(d.description, "  "))
+    lines.append("")
+    lines.append(f"file:     {d.source_file}")
+    lines.append(f"subject:  {d.subject}")
+    lines.append(f"initial:  {d.initial}")
+    if d.roles is not None:
+        lines.append(f"roles:    {', '.join(sorted(d.roles))}")
+
+    lines.append("")
+    lines.append("States:")
+
+    def tree(paths: Iterable[str], depth: int) -> None:
+        for path in paths:
+            state = d.states[path]
+            marks = []
+            parent_initial = d.states[state.parent].initial if state.parent else d.initial
+            if parent_initial == path:
+                marks.append("initial")
+            if state.final:
+                marks.append("final")
+            pad = "  " * (depth + 1)
+            head = f"{pad}{state.name}" + (f" ({', '.join(marks)})" if marks else "")
+            if state.label != state.name.replace("_", " ").replace("-", " ").capitalize():
+                head += f" - {state.label}"
+            lines.append(head)
+            detail = pad + "    "
+            if state.description:
+                lines.extend(_wrap(state.description, detail))
+            if state.timeout is not None:
+                lines.append(
+                    f"{detail}after {format_duration(state.timeout.after)} -> {state.timeout.trigger}"
+                )
+            if state.on_enter:
+                lines.append(f"{detail}on enter: {_refs(state.on_enter)}")
+            if state.on_exit:
+                lines.append(f"{detail}on exit: {_refs(state.on_exit)}")
+            tree(state.children, depth + 1)
+
+    tree([p for p, s in d.states.items() if s.parent is None], 0)
+
+    lines.append("")
+    lines.append("Transitions:")
+    for transition in d.transitions:
+        lines.extend(_transition_lines(d, transition))
+
+    lines.append("")
+    lines.append("Fields:" if d.fields else "Fields: none")
+    if d.fields:
+        width = max(len(name) for name in d.fields)
+        types = {name: _field_type(f.schema) for name, f in d.fields.items()}
+        type_width = max(len(t) for t in types.values())
+        for name, field in d.fields.items():
+            row = f"  {name.ljust(width)}  {types[name].ljust(type_width)}  "
+            row += "required" if field.required else "optional"
+            if field.label != name.replace("_", " ").replace("-", " ").capitalize():
+                row += f"  {field.label}"
+            lines.append(row)
+    return lines
+
+
+# ---- db -----------------------------------------------------------------------------------------
+
+
+def _database_option(command: F) -> F:
+    return click.option(
+        "--database-url",
+        "url",
+        envvar=URL_ENV,
+        show_envvar=True,
+        default=None,
+        help="SQLAlchemy URL, e.g. postgresql://user@host/db.  [default: sqlite:///pmflow.db]",
+    )(command)
+
+
+@cli.group()
+def db() -> None:
+    """Create and migrate the database schema."""
+
+
+@contextmanager
+def _database(url: str | None) -> Iterator[Database]:
+    """A ``Database``; every database failure becomes a one-line message and exit code 1."""
+    shown = database_url(url)
+    database: Database | None = None
+    try:
+        database = Database(url)
+        shown = database.url.render_as_string(hide_password=True)
+        yield database
+    except (ArgumentError, NoSuchModuleError) as error:
+        _fail(f"bad database URL '{shown}': {error}")
+    except ModuleNotFoundError as error:
+        _fail(f"no driver for '{shown}': {error} (for PostgreSQL: pip install 'pmflow[postgres]')")
+    except OperationalError as error:
+        _fail(f"cannot connect to {shown}: {_first_line(error.orig or error)}")
+    except SQLAlchemyError as error:
+        _fail(f"database error on {shown}: {_first_line(error)}")
+    finally:
+        if database is not None:
+            database.dispose()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
+
+
+def _revisions(revisions: set[str], heads: set[str]) -> str:
+    if not revisions:
+        return "none (an empty database)"
+    return ", ".join(f"{r} (head)" if r in heads else r for r in sorted(revisions))
+
+
+@db.command()
+@_database_option
+def upgrade(url: str | None) -> None:
+    """Create the tables or migrate them to the newest schema (safe to run again)."""
+    heads = migrate.head_revisions(app.MIGRATIONS)
+    with _database(url) as database:
+        before = migrate.current_revisions(database)
+        migrate.upgrade(database, locations=app.MIGRATIONS)
+        after = migrate.current_revisions(database)
+        where = database.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"{where} is up to date")
+    else:
+        click.echo(f"upgraded {where} from {_revisions(before, heads)}")
+    click.echo(f"current revision: {_revisions(after, heads)}")
+
+
+@db.command()
+@_database_option
+def current(url: str | None) -> None:
+    """Show the schema revision the database is at."""
+    heads = migrate.head_revisions(app.MIGRATIONS)
+    with _database(url) as database:
+        where = database.url.render_as_string(hide_password=True)
+        path = database.url.database
+        if database.is_sqlite and path not in (None, "", ":memory:") and not Path(path).exists():
+            revisions: set[str] = set()  # do not create the file just to look at it
+        else:
+            revisions = migrate.current_revisions(database)
+    click.echo(f"{where}: {_revisions(revisions, heads)}")
+    if revisions != heads:
+        click.echo(f"behind the newest schema ({', '.join(sorted(heads))}): run 'pmflow db upgrade'")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
