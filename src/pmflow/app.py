@@ -7,6 +7,7 @@ workflows and schema.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +30,16 @@ DEFAULT_PLUGINS: tuple[str, ...] = (*CORE_PLUGINS, "pmflow.domain.guards")
 MIGRATIONS: Locations = (("pmflow.domain.migrations", "versions"),)
 
 
-def workflows_path(path: str | Path | None = None) -> Path:
-    return Path(path or os.environ.get(WORKFLOWS_ENV) or DEFAULT_WORKFLOWS)
+def workflows_paths(paths: str | Path | Sequence[str | Path] | None = None) -> list[Path]:
+    """Given paths, else ``PMFLOW_WORKFLOWS`` (several separated by ``os.pathsep``), else ./workflows."""
+    if isinstance(paths, (str, Path)):
+        return [Path(paths)]
+    if paths:
+        return [Path(p) for p in paths]
+    configured = os.environ.get(WORKFLOWS_ENV)
+    if configured:
+        return [Path(p) for p in configured.split(os.pathsep) if p]
+    return [Path(DEFAULT_WORKFLOWS)]
 
 
 def plugin_manager(*, load_entrypoints: bool | None = None) -> pluggy.PluginManager:
@@ -48,7 +57,7 @@ class App:
 def build(
     *,
     database_url: str | None = None,
-    workflows: str | Path | None = None,
+    workflows: str | Path | Sequence[str | Path] | None = None,
     plugins: pluggy.PluginManager | None = None,
     migrate: bool = True,
     clock: Clock = utc_now,
@@ -56,7 +65,7 @@ def build(
     """Plugins, validated workflows (raises ``WorkflowValidationError``), a migrated database."""
     pm = plugins if plugins is not None else plugin_manager()
     catalog = Catalog.from_plugins(pm)
-    registry = WorkflowRegistry.load([workflows_path(workflows)], catalog)
+    registry = WorkflowRegistry.load(workflows_paths(workflows), catalog)
     database = Database(database_url)
     if migrate:
         ensure_schema(database, locations=MIGRATIONS)

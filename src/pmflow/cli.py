@@ -7,6 +7,7 @@ Every expected failure ends with a one-line message and an exit code, never a st
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 import pluggy
+from sqlalchemy import select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from pmflow import __version__, app
@@ -25,9 +27,13 @@ from pmflow.core.database import URL_ENV, Database, database_url
 from pmflow.core.definitions import ANY_STATE, Ref, TransitionDef, WorkflowDefinition
 from pmflow.core.diagram import FORMATS, render
 from pmflow.core.durations import format_duration
+from pmflow.core.errors import PmflowError
 from pmflow.core.plugins import AUTOLOAD_ENV, Catalog
-from pmflow.core.problems import Problem, did_you_mean
+from pmflow.core.problems import Problem, WorkflowValidationError, did_you_mean
 from pmflow.core.registry import WorkflowRegistry, check_files, workflow_files
+from pmflow.domain.demo import DemoAlreadyLoaded, load_demo
+from pmflow.domain.report import iteration_report, project_report
+from pmflow.domain.tables import iterations
 
 WORKFLOWS_ENV = app.WORKFLOWS_ENV
 DEFAULT_WORKFLOWS = app.DEFAULT_WORKFLOWS
@@ -426,6 +432,79 @@ def current(url: str | None) -> None:
     click.echo(f"{where}: {_revisions(revisions, heads)}")
     if revisions != heads:
         click.echo(f"behind the newest schema ({', '.join(sorted(heads))}): run 'pmflow db upgrade'")
+
+
+# ---- the domain: demo data and progress reports ---------------------------------------------------
+
+
+@contextmanager
+def _app(settings: Settings, url: str | None) -> Iterator[app.App]:
+    """The whole application on the configured database; refusals become one-line messages."""
+    with _database(url):  # connection problems, reported the same way as for `db`
+        pass
+    try:
+        built = app.build(database_url=url, workflows=settings.workflows, plugins=settings.plugins())
+    except WorkflowValidationError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        _fail(f"{_plural(len(error.problems), 'problem')} in the workflow files; nothing was done")
+    except SQLAlchemyError as error:
+        _fail(f"database error: {_first_line(error)}")
+    try:
+        yield built
+    except PmflowError as error:
+        _fail(error.message)
+    finally:
+        built.database.dispose()
+
+
+@cli.command()
+@_database_option
+@click.pass_obj
+def demo(settings: Settings, url: str | None) -> None:
+    """Load sample data (two customers, three projects in different phases) into an empty database."""
+    with _app(settings, url) as built:
+        where = built.database.url.render_as_string(hide_password=True)
+        try:
+            data = load_demo(built.engine)
+        except DemoAlreadyLoaded:
+            click.echo(f"the demo data is already loaded in {where}")
+            return
+        click.echo(f"demo data loaded into {where}")
+        for key, project_id in data.projects.items():
+            project = built.engine.get(project_id)
+            click.echo(f"  project {project_id:>3}  {key:<11} {project.state}")
+        click.echo(f"users: {', '.join(sorted(data.users))} (see `pmflow report <project id>`)")
+
+
+@cli.command()
+@click.argument("project_id", type=int)
+@click.option("--iteration", "iteration_id", type=int, default=None, help="Report on this iteration instead.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True
+)
+@_database_option
+@click.pass_obj
+def report(settings: Settings, project_id: int, iteration_id: int | None, fmt: str, url: str | None) -> None:
+    """Progress report of a project (or one of its iterations), as Markdown to send or as JSON."""
+    with _app(settings, url) as built:
+        if iteration_id is not None:
+            result = iteration_report(built.engine, iteration_id)
+            if _project_of(built, iteration_id) != project_id:
+                _fail(f"iteration {iteration_id} is not part of project {project_id}")
+        else:
+            result = project_report(built.engine, project_id)
+        if fmt == "json":
+            click.echo(json.dumps(result.as_dict(), indent=2, default=str))
+        else:
+            click.echo(result.to_markdown(), nl=False)
+
+
+def _project_of(built: app.App, iteration_id: int) -> int:
+    with built.database.read() as conn:
+        return int(
+            conn.execute(select(iterations.c.project_id).where(iterations.c.id == iteration_id)).scalar_one()
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

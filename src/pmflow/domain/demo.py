@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from pmflow.core.engine import WorkflowEngine
 from pmflow.core.errors import InvalidInput
@@ -48,11 +48,25 @@ class _Clock:
         return self.now.date()
 
 
+DEMO_CUSTOMERS = ("Northwind Logistics", "Bluebird Health")
+
+
+class DemoAlreadyLoaded(Exception):
+    """The demo customers are already there; loading again would duplicate nothing."""
+
+
 def load_demo(engine: WorkflowEngine) -> DemoData:
-    """Load the sample into an empty database (refuses when customers exist)."""
+    """Load the sample into an empty database.
+
+    Raises ``DemoAlreadyLoaded`` when the demo customers exist, and ``InvalidInput`` when the
+    database holds other data (the demo never mixes with real customers).
+    """
     with engine.database.read() as conn:
-        if conn.execute(select(func.count()).select_from(customers)).scalar_one():
-            raise InvalidInput("the database already holds customers; the demo loads into an empty one only")
+        names = set(conn.execute(select(customers.c.name)).scalars())
+    if names and names <= set(DEMO_CUSTOMERS):
+        raise DemoAlreadyLoaded("the demo data is already loaded")
+    if names:
+        raise InvalidInput("the database already holds customers; the demo loads into an empty one only")
     clock = _Clock(days=70)
     story = WorkflowEngine(
         engine.database, engine.registry, engine.plugins, catalog=engine.catalog, clock=clock
