@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pmflow.core.definitions import WorkflowDefinition
-from pmflow.core.loader import Locator, check_structure, read_yaml
+from pmflow.core.loader import Locator, check_structure, read_yaml, salvage
 from pmflow.core.plugins import Catalog
 from pmflow.core.problems import Problem, WorkflowValidationError
 from pmflow.core.validation import build_definition
@@ -34,6 +34,7 @@ def check_files(
     problems: list[Problem] = []
     seen: dict[tuple[str, int], tuple[WorkflowDefinition, Locator]] = {}
     subjects: dict[str, tuple[str, int]] = {}
+    paths = list(paths)
     files = workflow_files(paths)
     for path in files:
         if not path.exists():
@@ -46,10 +47,16 @@ def check_files(
         locator = Locator(str(path), tree)
         model, structural = check_structure(locator)
         if model is None:
-            problems.extend(structural)
+            # Report the meaning of what is intact as well, so one run shows every mistake.
+            salvaged = salvage(locator)
+            if salvaged is not None:
+                origins = salvaged.transitions
+                _, semantic = build_definition(locator, salvaged.model, catalog, origins=origins)
+                structural += semantic
+            problems.extend(sorted(set(structural), key=lambda p: (p.line, p.column, p.message)))
             continue
         definition, semantic = build_definition(locator, model, catalog)
-        problems.extend(semantic)
+        problems.extend(sorted(semantic, key=lambda p: (p.line, p.column)))
         if definition is None:
             continue
         if definition.key in seen:
@@ -77,7 +84,8 @@ def check_files(
         seen[definition.key] = (definition, locator)
         definitions.append(definition)
     if not files:
-        problems.append(Problem(".", 1, 1, "no workflow files found (*.yaml, *.yml)"))
+        where = ", ".join(str(path) for path in paths) or "."
+        problems.append(Problem(where, 1, 1, "no workflow files found (*.yaml, *.yml)"))
     return definitions, problems
 
 

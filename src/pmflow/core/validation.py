@@ -26,7 +26,7 @@ from pmflow.core.definitions import (
     WorkflowDefinition,
 )
 from pmflow.core.durations import DurationError, parse_duration
-from pmflow.core.loader import Loc, Locator
+from pmflow.core.loader import JSON_TYPES, Loc, Locator
 from pmflow.core.plugins import Catalog
 from pmflow.core.problems import Problem, did_you_mean
 from pmflow.core.schema import RefModel, StateModel, WorkflowModel
@@ -63,6 +63,30 @@ def _humanise(name: str) -> str:
     return name.replace("_", " ").replace("-", " ").capitalize()
 
 
+def describe_argument(schema: Mapping[str, Any]) -> str:
+    """The shape a condition's or action's argument schema asks for, in words."""
+    alternatives = schema.get("oneOf") or schema.get("anyOf")
+    if isinstance(alternatives, list) and alternatives:
+        return " or ".join(describe_argument(option) for option in alternatives)
+    kind = schema.get("type")
+    if kind == "array":
+        items = schema.get("items")
+        if isinstance(items, Mapping) and items.get("type") in _PLURALS:
+            return f"a list of {_PLURALS[items['type']]}"
+        return "a list"
+    return _SINGULARS.get(kind, "a value") if isinstance(kind, str) else "a value"
+
+
+_SINGULARS = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+}
+_PLURALS = {"string": "strings", "integer": "whole numbers", "number": "numbers", "object": "mappings"}
+
+
 @dataclass
 class _Draft:
     """States collected while walking the file, with where each was declared."""
@@ -74,13 +98,37 @@ class _Draft:
     initials: dict[str, str | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Declared:
+    """A transition whose sources resolved, kept even when something else in it is wrong, so
+    overlaps and timeouts are checked against what the file says rather than what survived."""
+
+    index: int  # in the file
+    trigger: str
+    sources: tuple[str, ...]
+    leaf_sources: frozenset[str]
+    line: int
+
+
 class _Checker:
-    def __init__(self, locator: Locator, model: WorkflowModel, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        locator: Locator,
+        model: WorkflowModel,
+        catalog: Catalog,
+        origins: tuple[int, ...] | None = None,
+    ) -> None:
         self.at = locator
         self.model = model
         self.catalog = catalog
+        # index in the file of each transition of the model (salvaged models lack some)
+        self.origins = origins if origins is not None else tuple(range(len(model.transitions)))
+        # Parts of the file were cut out (structural mistakes): checks of the whole are skipped.
+        self.partial = origins is not None
         self.problems: list[Problem] = []
         self.draft = _Draft()
+        # An unresolved initial child leaves entering its parent undefined: no graph checks then.
+        self.graph_incomplete = False
 
     def report(self, loc: Loc, message: str, suggestion: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.at.problem(loc, message, suggestion, key=key))
@@ -132,6 +180,7 @@ class _Checker:
                 if chosen in child_names:
                     draft.initials[path] = f"{path}{SEPARATOR}{chosen}"
                 else:
+                    self.graph_incomplete = True
                     self.report(
                         (*here, "initial"),
                         f"unknown initial state '{chosen}' of '{path}'",
@@ -180,17 +229,23 @@ class _Checker:
                 self.report(here, f"{kind} '{ref.name}' takes no argument; write just '{ref.name}'")
                 continue
             if schema is not None:
+                expected = describe_argument(schema)
                 if ref.argument is None:
                     self.report(
                         here,
-                        f"{kind} '{ref.name}' needs an argument: write '{{{ref.name}: <value>}}'",
-                        item.description or None,
+                        f"{kind} '{ref.name}' needs an argument ({expected}): "
+                        f"write '{{{ref.name}: <value>}}'",
+                        f"{ref.name}: {item.description}" if item.description else None,
                     )
                     continue
                 try:
                     Draft202012Validator(schema).validate(ref.argument)
                 except SchemaValidationError as error:
-                    self.report((*here, ref.name), f"bad argument for {kind} '{ref.name}': {error.message}")
+                    self.report(
+                        (*here, ref.name),
+                        f"bad argument for {kind} '{ref.name}': {error.message}",
+                        f"expected {expected}",
+                    )
                     continue
             out.append(Ref(ref.name, ref.argument))
         return tuple(out)
@@ -211,10 +266,16 @@ class _Checker:
             Draft202012Validator.check_schema({k: v for k, v in schema.items() if k in SCHEMA_KEYWORDS})
         except SchemaError as error:
             where = "/".join(str(p) for p in error.path)
-            self.report(
-                (*loc, *error.path) if error.path else loc,
-                f"bad {what}: {error.message}" + (f" (at '{where}')" if where else ""),
-            )
+            at = f" (at '{where}')" if where else ""
+            bad_type = error.instance if error.path and error.path[-1] == "type" else None
+            if isinstance(bad_type, str) and bad_type not in JSON_TYPES:
+                self.report(
+                    (*loc, *error.path),
+                    f"bad {what}: unknown type '{bad_type}'{at}",
+                    did_you_mean(bad_type, JSON_TYPES) or f"use one of: {', '.join(sorted(JSON_TYPES))}",
+                )
+            else:
+                self.report((*loc, *error.path) if error.path else loc, f"bad {what}: {error.message}{at}")
             ok = False
         return ok
 
@@ -252,8 +313,8 @@ class _Checker:
         open_leaves = [p for p in leaves if p not in finals]
 
         transitions: list[TransitionDef] = []
-        origins: list[int] = []  # index in the file of each kept transition
-        for index, t in enumerate(m.transitions):
+        declared: list[_Declared] = []
+        for t, index in zip(m.transitions, self.origins, strict=True):
             loc = ("transitions", index)
             before = len(self.problems)
             if t.trigger == CREATE_TRIGGER:
@@ -268,6 +329,7 @@ class _Checker:
                 )
             sources: list[str] = []
             leaf_sources: set[str] = set()
+            before_sources = len(self.problems)
             for j, source in enumerate(t.source):
                 src_loc = (*loc, "source", j) if len(t.source) > 1 else (*loc, "source")
                 if source == ANY_STATE:
@@ -286,6 +348,9 @@ class _Checker:
                     continue
                 sources.append(path)
                 leaf_sources.update(self.leaves_under(path))
+            line = self.at.position(loc)[0]
+            if len(self.problems) == before_sources:
+                declared.append(_Declared(index, t.trigger, tuple(sources), frozenset(leaf_sources), line))
             dest: str | None = None
             if t.internal:
                 if t.dest is not None:
@@ -304,7 +369,8 @@ class _Checker:
                     if role not in declared_roles:
                         self.report(
                             (*loc, "roles", j) if len(t.roles) > 1 else (*loc, "roles"),
-                            f"unknown role '{role}' (the file declares: {', '.join(sorted(declared_roles))})",
+                            f"unknown role '{role}': the file declares "
+                            + (", ".join(sorted(declared_roles)) or "no roles"),
                             did_you_mean(role, declared_roles),
                         )
             conditions = self.check_refs(t.conditions, "condition", (*loc, "conditions"))
@@ -317,7 +383,6 @@ class _Checker:
                     self.check_schema(t.payload, (*loc, "payload"), "payload schema", SCHEMA_KEYWORDS)
             if len(self.problems) != before:
                 continue
-            origins.append(index)
             transitions.append(
                 TransitionDef(
                     trigger=t.trigger,
@@ -331,16 +396,18 @@ class _Checker:
                     actions=actions,
                     payload_schema=t.payload,
                     leaf_sources=frozenset(leaf_sources),
-                    line=self.at.position(loc)[0],
+                    line=line,
                 )
             )
         dropped = len(m.transitions) - len(transitions)
-        self.check_overlaps(transitions, origins)
+        self.check_overlaps(declared)
 
-        states = self.build_states(transitions)
+        states = self.build_states(declared)
         fields = self.fields()
+        if not _any_final(m.states) and not self.partial:
+            self.report(("states",), "no final state: mark at least one state 'final: true'", key=True)
         # With a transition dropped the graph is incomplete and would report phantom dead ends.
-        if initial is not None and not dropped:
+        if initial is not None and not dropped and not self.graph_incomplete and not self.partial:
             self.check_graph(initial, leaves, finals, transitions)
         if self.problems or initial is None:
             return None
@@ -358,7 +425,7 @@ class _Checker:
             source_file=self.at.file,
         )
 
-    def check_overlaps(self, transitions: list[TransitionDef], origins: list[int]) -> None:
+    def check_overlaps(self, transitions: list[_Declared]) -> None:
         """One trigger leads to one transition from any state: duplicates and overlaps are errors."""
         by_trigger: dict[str, list[int]] = {}
         for index, t in enumerate(transitions):
@@ -370,7 +437,7 @@ class _Checker:
                     shared = first.leaf_sources & second.leaf_sources
                     if not shared:
                         continue
-                    loc = ("transitions", origins[b])
+                    loc = ("transitions", second.index)
                     if set(first.sources) == set(second.sources):
                         self.report(
                             (*loc, "trigger"),
@@ -387,7 +454,7 @@ class _Checker:
                             "narrow the sources or rename one trigger",
                         )
 
-    def build_states(self, transitions: list[TransitionDef]) -> dict[str, StateDef]:
+    def build_states(self, transitions: list[_Declared]) -> dict[str, StateDef]:
         draft = self.draft
         by_leaf: dict[str, set[str]] = {}
         for t in transitions:
@@ -418,6 +485,14 @@ class _Checker:
         self, path: str, state: StateModel, loc: Loc, by_leaf: Mapping[str, set[str]]
     ) -> Timeout | None:
         assert state.timeout is not None
+        if state.final:
+            self.report(
+                (*loc, "timeout"),
+                f"final state '{path}' cannot have a timeout: nothing leaves a final state",
+                "remove the timeout",
+                key=True,
+            )
+            return None
         ok = True
         try:
             after = parse_duration(state.timeout.after)
@@ -426,13 +501,13 @@ class _Checker:
             ok = False
         leaves = self.leaves_under(path)
         missing = [leaf for leaf in leaves if state.timeout.trigger not in by_leaf.get(leaf, set())]
-        if missing:
+        if missing and not self.partial:
             available = sorted(set.intersection(*(by_leaf.get(leaf, set()) for leaf in leaves)))
             self.report(
                 (*loc, "timeout", "trigger"),
                 f"timeout trigger '{state.timeout.trigger}' does not leave state '{missing[0]}'",
                 did_you_mean(state.timeout.trigger, available)
-                or "add a transition with this trigger from the state (it may be 'internal: true')",
+                or "add a transition with this trigger from the state; it may be 'internal: true'",
             )
             ok = False
         if not ok:
@@ -453,8 +528,6 @@ class _Checker:
             for leaf in t.leaf_sources:
                 edges[leaf].add(target)
         reached = _closure([start], edges)
-        if not finals:
-            self.report(("states",), "no final state: mark at least one state 'final: true'", key=True)
         reverse: dict[str, set[str]] = {leaf: set() for leaf in leaves}
         for source, targets in edges.items():
             for target in targets:
@@ -488,6 +561,10 @@ class _Checker:
         return out
 
 
+def _any_final(states: Iterable[StateModel]) -> bool:
+    return any(state.final or _any_final(state.states) for state in states)
+
+
 def _closure(start: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:
     seen = set(start)
     queue = deque(seen)
@@ -500,8 +577,11 @@ def _closure(start: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:
 
 
 def build_definition(
-    locator: Locator, model: WorkflowModel, catalog: Catalog
+    locator: Locator, model: WorkflowModel, catalog: Catalog, *, origins: tuple[int, ...] | None = None
 ) -> tuple[WorkflowDefinition | None, list[Problem]]:
-    checker = _Checker(locator, model, catalog)
+    """Check the meaning of a structurally valid file. With ``origins`` (the file index of each
+    transition of a model salvaged from a file with structural mistakes) the checks that need the
+    whole file are skipped, and no definition is returned."""
+    checker = _Checker(locator, model, catalog, origins)
     definition = checker.run()
     return definition, checker.problems
