@@ -377,3 +377,42 @@ def test_the_complete_example_in_the_reference_is_valid(write_workflow: Write, c
     (definition,) = WorkflowRegistry.load([write_workflow(text)], catalog)
     assert definition.name == "support-ticket"
     assert definition.resolve_initial("work") == "work.triage"
+
+
+def test_settings_are_kept_for_the_code_behind_a_lifecycle(registry: WorkflowRegistry) -> None:
+    iteration = registry.get("iteration")
+    assert iteration is not None
+    assert iteration.settings == {"iteration_days": {"min": 5, "max": 14}}
+    assert registry.get("risk") is not None and registry.get("risk").settings == {}  # type: ignore[union-attr]
+
+
+def test_a_transition_declared_on_a_parent_never_leaves_its_final_child(
+    write_workflow: Write, catalog: Catalog
+) -> None:
+    text = textwrap.dedent(
+        """
+        workflow: nested-final
+        version: 1
+        subject: thing
+        initial: work
+        states:
+          - name: work
+            states:
+              - name: doing
+              - name: finished
+                final: true
+          - name: dropped
+            final: true
+        transitions:
+          - trigger: finish
+            source: work.doing
+            dest: work.finished
+          - trigger: drop
+            source: work
+            dest: dropped
+        """
+    )
+    definition = WorkflowRegistry.load([write_workflow(text)], catalog).get("nested-final")
+    assert definition is not None
+    assert "drop" in definition.transitions_from("work.doing")
+    assert definition.transitions_from("work.finished") == {}

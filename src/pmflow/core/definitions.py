@@ -86,6 +86,7 @@ class WorkflowDefinition:
     fields: Mapping[str, FieldDef]
     roles: frozenset[str] | None
     source_file: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
     _by_leaf: dict[str, dict[str, TransitionDef]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -80,6 +80,7 @@ class WorkflowModel(_Strict):
     fields: dict[StrictStr, dict[StrictStr, Any]] = Field(default_factory=dict)
     states: list[StateModel] = Field(min_length=1)
     transitions: list[TransitionModel] = Field(default_factory=list)
+    settings: dict[StrictStr, Any] = Field(default_factory=dict)
 
 
 def known_keys(model: type[BaseModel]) -> list[str]:

@@ -347,7 +347,8 @@ class _Checker:
                     )
                     continue
                 sources.append(path)
-                leaf_sources.update(self.leaves_under(path))
+                # final states are terminal even when the transition is declared on their parent
+                leaf_sources.update(leaf for leaf in self.leaves_under(path) if leaf not in finals)
             line = self.at.position(loc)[0]
             if len(self.problems) == before_sources:
                 declared.append(_Declared(index, t.trigger, tuple(sources), frozenset(leaf_sources), line))
@@ -423,6 +424,7 @@ class _Checker:
             fields=fields,
             roles=declared_roles,
             source_file=self.at.file,
+            settings=dict(m.settings),
         )
 
     def check_overlaps(self, transitions: list[_Declared]) -> None:

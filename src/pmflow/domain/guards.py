@@ -187,7 +187,17 @@ def demo_held(context: TransitionContext, _argument: Any) -> str | None:
 
 
 def retrospective_held(context: TransitionContext, _argument: Any) -> str | None:
-    if _meeting_held(context.connection, context.subject.id, "retrospective"):
+    # The project's own retrospective: iteration retrospectives (iteration_id set) do not count.
+    held = context.connection.execute(
+        select(meetings.c.id)
+        .where(
+            meetings.c.project_id == context.subject.id,
+            meetings.c.kind == "retrospective",
+            meetings.c.iteration_id.is_(None),
+        )
+        .limit(1)
+    ).first()
+    if held is not None:
         return None
     return "hold and record a retrospective before closing the project"
 

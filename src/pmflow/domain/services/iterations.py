@@ -58,7 +58,14 @@ def length_limits(engine: WorkflowEngine) -> tuple[int, int]:
     definition = engine.registry.get("iteration")
     settings = getattr(definition, "settings", None) or {}
     days = settings.get("iteration_days") or {}
-    return int(days.get("min", DEFAULT_LENGTH_DAYS[0])), int(days.get("max", DEFAULT_LENGTH_DAYS[1]))
+    try:
+        return int(days.get("min", DEFAULT_LENGTH_DAYS[0])), int(days.get("max", DEFAULT_LENGTH_DAYS[1]))
+    except (AttributeError, TypeError, ValueError) as error:
+        raise InvalidInput(
+            f"settings.iteration_days of the iteration workflow must be {{min: <days>, max: <days>}}, "
+            f"got {days!r}",
+            field="settings.iteration_days",
+        ) from error
 
 
 class Iterations(Service):
