@@ -64,22 +64,15 @@ def _meeting(w: World, **values: Any) -> dict[str, Any]:
 
 # ---- unknown ids ------------------------------------------------------------------------------
 
-_ID_BUG = (
-    "bug: services/base.py Service.row() raises NotFound(field='id') when an id given in an input "
-    "field does not exist (Projects.create customer_id, Meetings.record attendee_contact_ids and "
-    "iteration_id, Feedback.record contact_id and iteration_id, ChangeRequests.create "
-    "requested_by_contact_id, Deliverables.create iteration_id); the error should name that field"
-)
 
-
-def _xfail_id_bug(case: Case, field: str, id_: str) -> Any:
-    return pytest.param(case, field, marks=pytest.mark.xfail(strict=True, reason=_ID_BUG), id=id_)
+def _id_case(case: Case, field: str, id_: str) -> Any:
+    return pytest.param(case, field, id=id_)
 
 
 @pytest.mark.parametrize(
     ("case", "field"),
     [
-        _xfail_id_bug(
+        _id_case(
             lambda w: w.domain.projects.create(w.manager, _project(w, customer_id=999)),
             "customer_id",
             "project.customer_id",
@@ -124,7 +117,7 @@ def _xfail_id_bug(case: Case, field: str, id_: str) -> Any:
             "affected_requirement_ids",
             id="change_request.affected_requirement_ids",
         ),
-        _xfail_id_bug(
+        _id_case(
             lambda w: w.domain.change_requests.create(
                 w.manager,
                 w.project_id,
@@ -133,31 +126,31 @@ def _xfail_id_bug(case: Case, field: str, id_: str) -> Any:
             "requested_by_contact_id",
             "change_request.requested_by_contact_id",
         ),
-        _xfail_id_bug(
+        _id_case(
             lambda w: w.domain.meetings.record(
                 w.manager, w.project_id, _meeting(w, attendee_contact_ids=[999])
             ),
             "attendee_contact_ids",
             "meeting.attendee_contact_ids",
         ),
-        _xfail_id_bug(
+        _id_case(
             lambda w: w.domain.meetings.record(w.manager, w.project_id, _meeting(w, iteration_id=999)),
             "iteration_id",
             "meeting.iteration_id",
         ),
-        _xfail_id_bug(
+        _id_case(
             lambda w: w.domain.feedback.record(w.manager, w.project_id, {"contact_id": 999, "text": "t"}),
             "contact_id",
             "feedback.contact_id",
         ),
-        _xfail_id_bug(
+        _id_case(
             lambda w: w.domain.feedback.record(
                 w.manager, w.project_id, {"contact_id": w.contact_id, "text": "t", "iteration_id": 999}
             ),
             "iteration_id",
             "feedback.iteration_id",
         ),
-        _xfail_id_bug(
+        _id_case(
             lambda w: w.domain.deliverables.create(
                 w.manager, w.project_id, {"title": "t", "kind": "code", "iteration_id": 999}
             ),
@@ -365,7 +358,8 @@ def test_an_unknown_field_is_refused(world: World) -> None:
     assert info.value.message.startswith("project: nmae: unknown field (known: customer_id, name, ")
     with refused(w.domain, InvalidInput, field="budget", match="unknown field"):
         w.domain.projects.update(w.manager, w.project_id, {"budget": 5})  # custom fields go under `fields`
-    with refused(w.domain, InvalidInput, field="version", match="unknown field"):
+    # the version belongs to the lifecycle: pass expected_version instead
+    with refused(w.domain, InvalidInput, field="version", match="only through the lifecycle"):
         w.domain.projects.update(w.manager, w.project_id, {"version": 7})
 
 
@@ -783,3 +777,28 @@ def test_action_items_of_a_meeting_become_work_items(world: World) -> None:
         w.domain.meetings.record(w.manager, w.project_id, _meeting(w, action_items=[{"title": ""}]))
     assert info.value.field == "action_items.0.title"
     assert counts(w.domain) == before
+
+
+def test_a_cancelled_project_takes_no_more_work(world: World) -> None:
+    w = world
+    w.fire(w.manager, w.project_id, "cancel", comment="the customer stopped the budget")
+    for case in (
+        lambda: w.domain.requirements.create(w.manager, w.project_id, {"title": "late idea"}),
+        lambda: w.domain.risks.create(w.manager, w.project_id, {"title": "late risk"}),
+        lambda: w.domain.projects.update(w.manager, w.project_id, {"goal": "changed afterwards"}),
+    ):
+        with refused(w.domain, InvalidInput, field="project_id", match="is cancelled: nothing more"):
+            case()
+
+
+def test_a_work_item_is_assigned_to_a_project_member_only(world: World) -> None:
+    w = world
+    outsider = w.domain.users.create(w.admin, {"email": "out@x.example", "name": "Out", "role": "member"})
+    with refused(w.domain, InvalidInput, field="assignee_user_id", match="not a member of this project"):
+        w.domain.work_items.create(
+            w.manager, w.project_id, {"title": "Fix it", "assignee_user_id": outsider["id"]}
+        )
+    item = w.domain.work_items.create(
+        w.manager, w.project_id, {"title": "Fix it", "assignee_user_id": w.tester_id}
+    )
+    assert item["assignee_user_id"] == w.tester_id

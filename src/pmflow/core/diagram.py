@@ -101,10 +101,14 @@ def arrow_sources(definition: WorkflowDefinition, transition: TransitionDef) -> 
         covered = {leaf for s in explicit for leaf in _leaves_under(definition, s)}
         rest = [leaf for leaf in definition.leaves if leaf in transition.leaf_sources - covered]
         sources.extend(_outermost_covering(definition, rest))
-    if transition.dest is None:  # self-loops sit on leaves
+    if transition.dest is None:  # self-loops sit on leaves (never on final ones: they cannot be left)
         seen: dict[str, None] = {}
         for source in sources:
-            seen.update(dict.fromkeys(_leaves_under(definition, source)))
+            seen.update(
+                dict.fromkeys(
+                    leaf for leaf in _leaves_under(definition, source) if leaf in transition.leaf_sources
+                )
+            )
         sources = list(seen)
     return sources
 

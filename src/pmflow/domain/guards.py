@@ -351,7 +351,7 @@ def record_decision(context: TransitionContext, decision: str) -> None:
         .values(
             decision=decision,
             decision_rationale=context.payload.get("rationale") or context.comment,
-            decided_by=context.actor.name or context.actor.id,
+            decided_by=context.actor.id,
             decided_at=context.now,
         )
     )

@@ -14,12 +14,12 @@ from pmflow.core.engine import WorkflowEngine
 from pmflow.core.errors import Conflict, InvalidInput, NotFound
 from pmflow.core.tables import subjects
 from pmflow.core.types import Actor
-from pmflow.domain.tables import field_changes
+from pmflow.domain.tables import field_changes, projects
 
 M = TypeVar("M", bound=BaseModel)
 
 # Fields no edit may touch: the lifecycle owns them.
-LIFECYCLE_FIELDS = frozenset({"state", "status_of_lifecycle", "version", "workflow", "workflow_version"})
+LIFECYCLE_FIELDS = frozenset({"state", "version", "workflow", "workflow_version"})
 
 
 class Input(BaseModel):
@@ -32,11 +32,11 @@ def parse(model: type[M], data: Mapping[str, Any], *, what: str) -> M:
     """Validate ``data``; the first problem becomes an ``InvalidInput`` naming the field."""
     if not isinstance(data, Mapping):
         raise InvalidInput(f"{what}: expected an object with fields")
-    lifecycle = sorted(set(data) & {"state"})
+    lifecycle = sorted(set(data) & LIFECYCLE_FIELDS)
     if lifecycle:
         raise InvalidInput(
-            f"{what}: 'state' changes only through the lifecycle: fire a transition instead",
-            field="state",
+            f"{what}: '{lifecycle[0]}' changes only through the lifecycle: fire a transition instead",
+            field=lifecycle[0],
         )
     try:
         return model.model_validate(dict(data))
@@ -78,14 +78,29 @@ class Service:
         with self.database.write() as conn:
             yield conn
 
-    def row(self, conn: Connection, table: Table, row_id: int, what: str, *, lock: bool = False) -> Any:
+    def row(
+        self, conn: Connection, table: Table, row_id: int, what: str, *, lock: bool = False, field: str = "id"
+    ) -> Any:
+        """The row, or ``NotFound`` naming ``field`` (the input field the id came from)."""
         if not isinstance(row_id, int) or isinstance(row_id, bool):
-            raise InvalidInput(f"{what} id must be an integer, got {row_id!r}", field="id")
+            raise InvalidInput(f"{what} id must be an integer, got {row_id!r}", field=field)
         query = select(table).where(table.c.id == row_id)
         found = conn.execute(query.with_for_update() if lock else query).first()
         if found is None:
-            raise NotFound(f"no {what} with id {row_id}", field="id")
+            raise NotFound(f"no {what} with id {row_id}", field=field)
         return found
+
+    def open_project(self, conn: Connection, project_id: int, *, lock: bool = False) -> Any:
+        """The project row; refused once the project's lifecycle has ended (closed, cancelled)."""
+        project = self.row(conn, projects, project_id, "project", lock=lock)
+        subject = self.engine.get(project_id, connection=conn)
+        if self.engine.definition_of(subject).is_final(subject.state):
+            raise InvalidInput(
+                f"project {project_id} is {subject.state.replace('_', ' ')}: "
+                "nothing more can be added or changed",
+                field="project_id",
+            )
+        return project
 
     def exists(self, conn: Connection, table: Table, row_id: int | None, what: str, field: str) -> None:
         if row_id is None:

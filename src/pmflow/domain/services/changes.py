@@ -12,7 +12,7 @@ from pmflow.core.types import Actor
 from pmflow.domain.people import user_id_of
 from pmflow.domain.services.base import Input, Service, changed, parse
 from pmflow.domain.services.requirements import check_requirements_of, governed_record
-from pmflow.domain.tables import change_requests, contacts, projects, users
+from pmflow.domain.tables import change_requests, contacts, users
 from pmflow.domain.vocabulary import CHANGE_REQUEST
 
 ASSESSABLE_STATES = ("submitted", "under_assessment", "deferred")
@@ -40,9 +40,11 @@ class ChangeRequests(Service):
         given = parse(ChangeRequestInput, data, what="change request")
         now = self.now()
         with self.write() as conn:
-            project = self.row(conn, projects, project_id, "project")
+            project = self.open_project(conn, project_id)
             if given.requested_by_contact_id is not None:
-                contact = self.row(conn, contacts, given.requested_by_contact_id, "contact")
+                contact = self.row(
+                    conn, contacts, given.requested_by_contact_id, "contact", field="requested_by_contact_id"
+                )
                 if contact.customer_id != project.customer_id:
                     raise InvalidInput(
                         "the requesting contact is not a contact of this project's customer",

@@ -11,7 +11,7 @@ from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
 from pmflow.domain.services.base import Input, Service, changed, jsonable, parse
 from pmflow.domain.services.requirements import governed_record
-from pmflow.domain.tables import deliverables, iterations, projects
+from pmflow.domain.tables import deliverables, iterations
 from pmflow.domain.vocabulary import DELIVERABLE, DeliverableKind
 
 FROZEN_STATES = ("customer_acceptance", "accepted")
@@ -45,10 +45,13 @@ class Deliverables(Service):
         given = parse(DeliverableInput, data, what="deliverable")
         now = self.now()
         with self.write() as conn:
-            self.row(conn, projects, project_id, "project")
+            self.open_project(conn, project_id)
             if (
                 given.iteration_id is not None
-                and self.row(conn, iterations, given.iteration_id, "iteration").project_id != project_id
+                and self.row(
+                    conn, iterations, given.iteration_id, "iteration", field="iteration_id"
+                ).project_id
+                != project_id
             ):
                 raise InvalidInput(
                     f"iteration {given.iteration_id} is not in this project", field="iteration_id"
@@ -82,7 +85,9 @@ class Deliverables(Service):
                 )
             if (
                 patch.get("iteration_id") is not None
-                and self.row(conn, iterations, patch["iteration_id"], "iteration").project_id
+                and self.row(
+                    conn, iterations, patch["iteration_id"], "iteration", field="iteration_id"
+                ).project_id
                 != row.project_id
             ):
                 raise InvalidInput(

@@ -14,7 +14,7 @@ from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
 from pmflow.domain.services.base import Input, Service, changed, check_dates, parse
 from pmflow.domain.services.requirements import governed_record
-from pmflow.domain.tables import iterations, meetings, projects, requirements, users, work_items
+from pmflow.domain.tables import iterations, meetings, memberships, requirements, users, work_items
 from pmflow.domain.vocabulary import ITERATION, WorkStatus
 
 DEFAULT_LENGTH_DAYS = (5, 14)  # one working week to two calendar weeks, both ends included
@@ -87,7 +87,7 @@ class Iterations(Service):
         self._check_length(given.start_date, given.end_date)
         now = self.now()
         with self.write() as conn:
-            self.row(conn, projects, project_id, "project", lock=True)
+            self.open_project(conn, project_id, lock=True)
             number = 1 + int(
                 conn.execute(
                     select(func.coalesce(func.max(iterations.c.number), 0)).where(
@@ -141,7 +141,19 @@ class WorkItems(Service):
                 owner = conn.execute(select(table.c.project_id).where(table.c.id == linked)).scalar()
                 if owner != project_id:
                     raise InvalidInput(f"no {what} {linked} in this project", field=field)
-        self.exists(conn, users, values.get("assignee_user_id"), "user", "assignee_user_id")
+        assignee = values.get("assignee_user_id")
+        if assignee is not None:
+            self.exists(conn, users, assignee, "user", "assignee_user_id")
+            member = conn.execute(
+                select(memberships.c.id).where(
+                    memberships.c.project_id == project_id, memberships.c.user_id == assignee
+                )
+            ).first()
+            if member is None:
+                raise InvalidInput(
+                    f"the assignee (user {assignee}) is not a member of this project",
+                    field="assignee_user_id",
+                )
 
     def create(
         self,
@@ -168,7 +180,7 @@ class WorkItems(Service):
         meeting_id: int | None,
         now: Any,
     ) -> dict[str, Any]:
-        self.row(conn, projects, project_id, "project")
+        self.open_project(conn, project_id)
         values = given.model_dump()
         self._check_links(conn, project_id, values)
         if meeting_id is not None:

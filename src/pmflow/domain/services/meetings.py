@@ -54,16 +54,16 @@ class Meetings(Service):
         given = parse(MeetingInput, data, what="meeting")
         if given.kind in NEEDS_ITERATION and given.iteration_id is None:
             raise InvalidInput(
-                f"a {given.kind.replace('_', ' ')} belongs to an iteration: give iteration_id",
+                f"an {given.kind.replace('_', ' ')} belongs to an iteration: give iteration_id",
                 field="iteration_id",
             )
         if not given.attendee_user_ids and not given.attendee_contact_ids:
             raise InvalidInput("a meeting needs at least one attendee", field="attendee_user_ids")
         now = self.now()
         with self.write() as conn:
-            project = self.row(conn, projects, project_id, "project")
+            project = self.open_project(conn, project_id)
             if given.iteration_id is not None:
-                iteration = self.row(conn, iterations, given.iteration_id, "iteration")
+                iteration = self.row(conn, iterations, given.iteration_id, "iteration", field="iteration_id")
                 if iteration.project_id != project_id:
                     raise InvalidInput(
                         f"iteration {given.iteration_id} is not in this project", field="iteration_id"
@@ -82,7 +82,7 @@ class Meetings(Service):
                     field="attendee_user_ids",
                 )
             for contact_id in given.attendee_contact_ids:
-                contact = self.row(conn, contacts, contact_id, "contact")
+                contact = self.row(conn, contacts, contact_id, "contact", field="attendee_contact_ids")
                 if contact.customer_id != project.customer_id:
                     raise InvalidInput(
                         f"contact {contact_id} is not a contact of this project's customer",
@@ -129,7 +129,7 @@ class Feedback(Service):
         now = self.now()
         with self.write() as conn:
             project = self.row(conn, projects, project_id, "project")
-            contact = self.row(conn, contacts, given.contact_id, "contact")
+            contact = self.row(conn, contacts, given.contact_id, "contact", field="contact_id")
             if contact.customer_id != project.customer_id:
                 raise InvalidInput(
                     "feedback comes from a contact of this project's customer", field="contact_id"
@@ -139,7 +139,10 @@ class Feedback(Service):
                 ("deliverable_id", deliverables, "deliverable"),
             ):
                 target = getattr(given, field)
-                if target is not None and self.row(conn, table, target, what).project_id != project_id:
+                if (
+                    target is not None
+                    and self.row(conn, table, target, what, field=field).project_id != project_id
+                ):
                     raise InvalidInput(f"{what} {target} is not in this project", field=field)
             values = given.model_dump()
             feedback_id = conn.execute(

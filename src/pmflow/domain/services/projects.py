@@ -75,7 +75,7 @@ class Projects(Service):
         check_dates(given.start_date, given.target_date, "start_date", "target_date")
         now = self.now()
         with self.write() as conn:
-            self.row(conn, customers, given.customer_id, "customer")
+            self.row(conn, customers, given.customer_id, "customer", field="customer_id")
             manager = given.manager_user_id if given.manager_user_id is not None else user_id_of(actor)
             self.exists(conn, users, manager, "user", "manager_user_id")
             subject = self.engine.create(PROJECT, actor, data=given.fields, connection=conn).subject
@@ -101,7 +101,7 @@ class Projects(Service):
         patch = changed(parse(ProjectPatch, data, what="project"), required=frozenset({"name", "milestones"}))
         now = self.now()
         with self.write() as conn:
-            row = self.row(conn, projects, project_id, "project", lock=True)
+            row = self.open_project(conn, project_id, lock=True)
             check_dates(
                 patch.get("start_date", row.start_date),
                 patch.get("target_date", row.target_date),
@@ -128,8 +128,8 @@ class Projects(Service):
         given = parse(MemberInput, data, what="membership")
         now = self.now()
         with self.write() as conn:
-            project = self.row(conn, projects, project_id, "project")
-            user = self.row(conn, users, given.user_id, "user")
+            project = self.open_project(conn, project_id)
+            user = self.row(conn, users, given.user_id, "user", field="user_id")
             if given.role == "customer_representative" and user.customer_id != project.customer_id:
                 raise InvalidInput(
                     "a customer representative must be a user of this project's customer", field="user_id"

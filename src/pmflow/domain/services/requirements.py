@@ -12,7 +12,7 @@ from pmflow.core.errors import InvalidInput
 from pmflow.core.tables import subjects
 from pmflow.core.types import Actor
 from pmflow.domain.services.base import Input, Service, changed, parse
-from pmflow.domain.tables import projects, requirements
+from pmflow.domain.tables import requirements
 from pmflow.domain.vocabulary import REQUIREMENT, Priority, RequirementSource
 
 # Once the customer has confirmed (or the requirement is closed) its content is frozen.
@@ -51,7 +51,7 @@ class Requirements(Service):
         given = parse(RequirementInput, data, what="requirement")
         now = self.now()
         with self.write() as conn:
-            self.row(conn, projects, project_id, "project")
+            self.open_project(conn, project_id)
             subject = self.engine.create(REQUIREMENT, actor, connection=conn).subject
             values = given.model_dump()
             conn.execute(requirements.insert(), {**values, "id": subject.id, "project_id": project_id})

@@ -11,7 +11,7 @@ from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
 from pmflow.domain.services.base import Input, Service, changed, parse
 from pmflow.domain.services.requirements import governed_record
-from pmflow.domain.tables import memberships, projects, risks
+from pmflow.domain.tables import memberships, risks
 from pmflow.domain.vocabulary import RISK, RiskCategory
 
 Score = Field(default=None, ge=1, le=5)
@@ -57,7 +57,7 @@ class Risks(Service):
         given = parse(RiskInput, data, what="risk")
         now = self.now()
         with self.write() as conn:
-            self.row(conn, projects, project_id, "project")
+            self.open_project(conn, project_id)
             self._check_owner(conn, project_id, given.owner_user_id)
             subject = self.engine.create(RISK, actor, connection=conn).subject
             values = given.model_dump()
