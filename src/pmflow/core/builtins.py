@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from pmflow.core.definitions import SEPARATOR
 from pmflow.core.hookspecs import hookimpl
@@ -29,13 +29,17 @@ def _fields_set(context: TransitionContext, names: list[str]) -> str | None:
     return f"{', '.join(labels)} must be filled in first"
 
 
+# The event that brought the subject to its current version is the one that entered this state
+# (the unique (subject_id, subject_version) index finds it without sorting the history).
+_entered_from = select(events.c.from_state).where(
+    events.c.subject_id == bindparam("sid"), events.c.subject_version == bindparam("version")
+)
+
+
 def _came_from(context: TransitionContext, state: str) -> str | None:
     """The subject entered its current state from ``state`` (or a state nested in it)."""
     last = context.connection.execute(
-        select(events.c.from_state)
-        .where(events.c.subject_id == context.subject.id)
-        .order_by(events.c.id.desc())
-        .limit(1)
+        _entered_from, {"sid": context.subject.id, "version": context.subject.version}
     ).scalar()
     if last is not None and (last == state or last.startswith(state + SEPARATOR)):
         return None

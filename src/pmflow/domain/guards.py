@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import Connection, and_, bindparam, exists, func, select
 
 from pmflow.core.hookspecs import hookimpl
 from pmflow.core.tables import subjects
@@ -40,14 +40,20 @@ _OWNER_TABLES = {
 }
 
 
+_PROJECT_OF = {
+    kind: select(table.c.project_id).where(table.c.id == bindparam("sid"))
+    for kind, table in _OWNER_TABLES.items()
+}
+
+
 def project_id_of(conn: Connection, subject: Subject) -> int | None:
     """The project a governed subject belongs to (itself for a project)."""
     if subject.kind == v.PROJECT:
         return subject.id
-    table = _OWNER_TABLES.get(subject.kind)
-    if table is None:
+    query = _PROJECT_OF.get(subject.kind)
+    if query is None:
         return None
-    return conn.execute(select(table.c.project_id).where(table.c.id == subject.id)).scalar()
+    return conn.execute(query, {"sid": subject.id}).scalar()
 
 
 def _count(conn: Connection, query: Any) -> int:
@@ -391,33 +397,36 @@ def _contact_of(conn: Connection, actor: Actor, subject: Subject) -> int | None:
     ).scalar()
 
 
+# One round trip for both sources of a person's project roles; built once (hot path of every fire).
+_project_roles = select(
+    select(memberships.c.role)
+    .where(memberships.c.project_id == bindparam("project"), memberships.c.user_id == bindparam("user"))
+    .scalar_subquery()
+    .label("membership"),
+    exists()
+    .where(
+        and_(
+            users.c.id == bindparam("user"),
+            users.c.role == v.CUSTOMER_ROLE,
+            users.c.customer_id == projects.c.customer_id,
+            projects.c.id == bindparam("project"),
+        )
+    )
+    .label("customer_user"),
+)
+
+
 @hookimpl
 def pmflow_subject_roles(subject: Subject, actor: Actor, connection: Connection) -> Iterable[str] | None:
     user_id = user_id_of(actor)
     project_id = project_id_of(connection, subject)
     if user_id is None or project_id is None:
         return None
+    found = connection.execute(_project_roles, {"project": project_id, "user": user_id}).one()
     roles: set[str] = set()
-    role = connection.execute(
-        select(memberships.c.role).where(
-            memberships.c.project_id == project_id, memberships.c.user_id == user_id
-        )
-    ).scalar()
-    if role is not None:
-        roles.add(v.WORKFLOW_ROLE_OF.get(role, role))
-    is_customer_user = connection.execute(
-        select(
-            exists().where(
-                and_(
-                    users.c.id == user_id,
-                    users.c.role == v.CUSTOMER_ROLE,
-                    users.c.customer_id == projects.c.customer_id,
-                    projects.c.id == project_id,
-                )
-            )
-        )
-    ).scalar()
-    if is_customer_user:
+    if found.membership is not None:
+        roles.add(v.WORKFLOW_ROLE_OF.get(found.membership, found.membership))
+    if found.customer_user:
         roles.add(v.CUSTOMER_ROLE)
     return roles
 
