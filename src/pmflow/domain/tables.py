@@ -249,3 +249,20 @@ field_changes = Table(
     Column("changed_at", UtcDateTime, nullable=False),
     Index("ix_field_changes_entity_entity_id", "entity", "entity_id"),
 )
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    # SHA-256 of the token: a token is 256 random bits, so a fast hash is enough and a stolen
+    # table reveals no usable token.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(12), nullable=False),  # shown in listings to tell tokens apart
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Index("ix_api_tokens_user_id", "user_id"),
+)

@@ -1,0 +1,1 @@
+"""The GraphQL API: strawberry on starlette, one package per domain, merged into one schema."""

@@ -1,0 +1,130 @@
+"""The ASGI application: GraphQL over HTTP and WebSocket at /graphql, and /healthz.
+
+``create_app()`` builds everything in the lifespan (plugins, validated workflows, migrated database),
+so a broken workflow file stops the server at start with its file, line and reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from pmflow import app as pmflow_app
+from pmflow.api.context import Context
+from pmflow.api.events import EventBroker
+from pmflow.api.loaders import Loaders, in_thread
+from pmflow.api.schema import build_schema
+from pmflow.domain.identity import authenticate
+from pmflow.domain.services import Domain
+
+DEV_ENV = "PMFLOW_DEV"
+
+
+@dataclass
+class Settings:
+    database_url: str | None = None
+    workflows: Any = None
+    graphiql: bool = True
+
+
+class PmflowGraphQL(GraphQL[Context, None]):
+    def __init__(self, state: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(build_schema(), **kwargs)
+        self.state = state
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        built: pmflow_app.App = self.state["app"]
+        context = Context(
+            app=built,
+            domain=self.state["domain"],
+            loaders=Loaders(built.database),
+            request=request,
+            response=response,
+            extra={"broker": self.state["broker"]},
+        )
+        header = request.headers.get("authorization")
+        if header is not None:
+            context.user = await _user_for(built, header)
+        return context
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params = context.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        if header is None:
+            return None  # subscriptions then answer UNAUTHENTICATED
+        user = await _user_for(context.app, str(header))
+        if user is None:
+            raise ConnectionRejectionError({"message": "invalid or expired token"})
+        context.user = user
+        return None
+
+
+async def _user_for(built: pmflow_app.App, header: str) -> Any | None:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return await in_thread(authenticate, built.engine, token.strip())
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        built = await in_thread(
+            lambda: pmflow_app.build(database_url=settings.database_url, workflows=settings.workflows)
+        )
+        state.update(app=built, domain=Domain(built.engine), broker=EventBroker())
+        try:
+            yield
+        finally:
+            built.database.dispose()
+
+    graphql = PmflowGraphQL(
+        state,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+    )
+
+    async def healthz(_: Request) -> JSONResponse:
+        built = state.get("app")
+        if built is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            await in_thread(_ping, built)
+        except Exception as error:  # the database is down: say so, do not crash
+            return JSONResponse(
+                {"status": "unhealthy", "database": str(error).splitlines()[0]}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "workflows": len(built.registry)})
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _ping(built: pmflow_app.App) -> None:
+    with built.database.read() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
+def dev_mode() -> bool:
+    return os.environ.get(DEV_ENV, "1") not in ("0", "false", "no")

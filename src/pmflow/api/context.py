@@ -1,0 +1,58 @@
+"""What every resolver sees: the application, the signed-in viewer, per-request loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+from pmflow.api.errors import Unauthenticated
+from pmflow.api.loaders import Loaders
+from pmflow.app import App
+from pmflow.core.types import Actor
+from pmflow.domain.people import actor_for
+from pmflow.domain.services import Domain
+from pmflow.domain.vocabulary import ADMIN_ROLE, CUSTOMER_ROLE
+
+
+@dataclass
+class Context:
+    app: App
+    domain: Domain
+    loaders: Loaders
+    user: Any | None = None  # the `users` row of the signed-in person
+    request: Request | WebSocket | None = None
+    response: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init payload
+
+    @property
+    def actor(self) -> Actor:
+        """The signed-in person as the engine sees them; refuses anonymous requests."""
+        if self.user is None:
+            raise Unauthenticated()
+        return actor_for(self.user)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user is not None and self.user.role == ADMIN_ROLE
+
+    @property
+    def customer_id(self) -> int | None:
+        """The customer a customer user is bound to (None for the team)."""
+        if self.user is not None and self.user.role == CUSTOMER_ROLE:
+            return int(self.user.customer_id)
+        return None
+
+    def can_see_customer(self, customer_id: int) -> bool:
+        """A customer sees only their own customer's projects; the team sees all."""
+        if self.user is None:
+            raise Unauthenticated()
+        own = self.customer_id
+        return own is None or own == customer_id
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,123 @@
+"""Errors: expected failures are data (``errors: [Error!]!`` in payloads); the rest is masked."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from enum import Enum
+from typing import Any, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from pmflow.core.errors import PmflowError
+
+log = logging.getLogger("pmflow.api")
+
+T = TypeVar("T")
+
+
+@strawberry.enum(description="Why a request was refused. Stable: frontends switch on it.")
+class ErrorCode(Enum):
+    NOT_FOUND = "NOT_FOUND"
+    NOT_ALLOWED = "NOT_ALLOWED"
+    GUARD_FAILED = "GUARD_FAILED"
+    CONFLICT = "CONFLICT"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    PLUGIN_ERROR = "PLUGIN_ERROR"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+
+
+@strawberry.type(description="An expected failure: what went wrong, where, in words for people.")
+class Error:
+    code: ErrorCode
+    message: str
+    field: str | None = strawberry.field(description="The input field at fault, dotted (`payload.reason`).")
+    reasons: list[str] = strawberry.field(
+        default_factory=list, description="Every reason a guard blocked (GUARD_FAILED)."
+    )
+
+    @classmethod
+    def of(cls, error: PmflowError) -> Error:
+        return cls(
+            code=ErrorCode(str(error.code)),
+            message=error.message,
+            field=_camel(error.field),
+            reasons=list(getattr(error, "reasons", [])),
+        )
+
+
+def _camel(field: str | None) -> str | None:
+    if field is None:
+        return None
+    parts = []
+    for part in field.split("."):
+        head, *rest = part.split("_")
+        parts.append(head + "".join(w.capitalize() for w in rest))
+    return ".".join(parts)
+
+
+class Unauthenticated(PmflowError):
+    """No valid token: every field but ``__typename`` needs one."""
+
+    code = "UNAUTHENTICATED"  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__("sign in: send 'Authorization: Bearer <token>'")
+
+
+async def attempt(action: Callable[[], Awaitable[T]]) -> tuple[T | None, list[Error]]:
+    """Run a mutation's work; expected failures become typed errors in the payload."""
+    try:
+        return await action(), []
+    except PmflowError as error:
+        return None, [Error.of(error)]
+
+
+class ErrorPolicy(SchemaExtension):
+    """Expected failures keep their message and get ``extensions.code``; anything else becomes
+    "Unexpected error (ref …)" with the reference and the traceback in the log. No stack traces
+    reach clients."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self._process(error) for error in errors]  # type: ignore[union-attr]
+
+    @staticmethod
+    def _process(error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if original is None:  # syntax, validation, variables: already a message for the client
+            return error
+        if isinstance(original, PmflowError):
+            extensions: dict[str, Any] = {"code": str(original.code)}
+            if original.field:
+                extensions["field"] = _camel(original.field)
+            if getattr(original, "reasons", None):
+                extensions["reasons"] = list(original.reasons)  # type: ignore[attr-defined]
+            return GraphQLError(
+                original.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                original_error=original,
+                extensions=extensions,
+            )
+        if isinstance(original, GraphQLError) and original.original_error is None:
+            return error  # raised on purpose by a resolver, e.g. a limit
+        reference = uuid.uuid4().hex[:12]
+        log.error("unexpected error %s at %s", reference, error.path, exc_info=original)
+        return GraphQLError(
+            f"Unexpected error (ref {reference}); it has been logged.",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL", "reference": reference},
+        )

@@ -1,0 +1,47 @@
+"""The schema: queries, mutations and subscriptions of every domain, merged into one."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.tools import merge_types
+
+from pmflow.api.changes.types import ChangeRequest
+from pmflow.api.customers.types import Contact, Customer, User
+from pmflow.api.deliverables.types import Deliverable
+from pmflow.api.errors import ErrorPolicy
+from pmflow.api.iterations.types import Iteration, WorkItem
+from pmflow.api.meetings.types import Feedback, Meeting
+from pmflow.api.mutations import Mutation as CoreMutation
+from pmflow.api.projects.types import Project
+from pmflow.api.queries import Query as CoreQuery
+from pmflow.api.requirements.types import Requirement
+from pmflow.api.risks.types import Risk
+from pmflow.api.subscriptions import Subscription
+
+Query = merge_types("Query", (CoreQuery,))
+Mutation = merge_types("Mutation", (CoreMutation,))
+
+TYPES = [
+    Customer,
+    Contact,
+    User,
+    Project,
+    Requirement,
+    ChangeRequest,
+    Iteration,
+    WorkItem,
+    Deliverable,
+    Risk,
+    Meeting,
+    Feedback,
+]
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=TYPES,
+        extensions=[ErrorPolicy],
+    )
