@@ -31,9 +31,12 @@ from pmflow.core.errors import PmflowError
 from pmflow.core.plugins import AUTOLOAD_ENV, Catalog
 from pmflow.core.problems import Problem, WorkflowValidationError, did_you_mean
 from pmflow.core.registry import WorkflowRegistry, check_files, workflow_files
+from pmflow.core.types import Actor
 from pmflow.domain.demo import DemoAlreadyLoaded, load_demo
+from pmflow.domain.identity import issue_token
 from pmflow.domain.report import iteration_report, project_report
 from pmflow.domain.tables import iterations
+from pmflow.domain.tables import users as t_users
 
 WORKFLOWS_ENV = app.WORKFLOWS_ENV
 DEFAULT_WORKFLOWS = app.DEFAULT_WORKFLOWS
@@ -505,6 +508,95 @@ def _project_of(built: app.App, iteration_id: int) -> int:
         return int(
             conn.execute(select(iterations.c.project_id).where(iterations.c.id == iteration_id)).scalar_one()
         )
+
+
+# ---- serve, users and tokens ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="PMFLOW_HOST", show_envvar=True)
+@click.option("--port", default=8000, show_default=True, type=int, envvar="PMFLOW_PORT", show_envvar=True)
+@click.option(
+    "--demo", is_flag=True, help="Load the demo data into an empty database and print sign-in tokens."
+)
+@click.option("--no-graphiql", is_flag=True, help="Do not serve GraphiQL on GET /graphql.")
+@_database_option
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int, demo: bool, no_graphiql: bool, url: str | None) -> None:
+    """Serve the GraphQL API (HTTP and WebSocket) at http://HOST:PORT/graphql, with /healthz."""
+    import uvicorn
+
+    from pmflow.api.app import Settings as ApiSettings
+    from pmflow.api.app import create_app
+
+    with _app(settings, url) as built:  # validates workflows and migrates before listening
+        if demo:
+            _demo_tokens(built)
+    api = create_app(ApiSettings(database_url=url, workflows=settings.workflows, graphiql=not no_graphiql))
+    click.echo(f"pmflow GraphQL API on http://{host}:{port}/graphql")
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+def _demo_tokens(built: app.App) -> None:
+    try:
+        data = load_demo(built.engine)
+        click.echo("demo data loaded")
+        users = data.users
+    except DemoAlreadyLoaded:
+        with built.database.read() as conn:
+            users = {
+                key: conn.execute(select(t_users.c.id).where(t_users.c.email == email)).scalar_one()
+                for key, email in (("admin", "ada@pmflow.example"), ("carla", "carla@northwind.example"))
+            }
+        click.echo("demo data already loaded")
+    admin = issue_token(built.engine, users["admin"], name="demo").token
+    customer = issue_token(built.engine, users["carla"], name="demo").token
+    click.echo(f"demo admin token (Ada Admin): {admin}")
+    click.echo(f"demo customer token (Carla, Northwind Logistics): {customer}")
+
+
+@cli.group()
+def user() -> None:
+    """Create users (team members, admins, customer contacts)."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default=None, help="Default: the part of the email before '@'.")
+@click.option("--role", required=True, type=click.Choice(["admin", "manager", "member", "customer"]))
+@click.option(
+    "--customer", "customer", default=None, help="The customer's GraphQL id (or number), for --role customer."
+)
+@_database_option
+@click.pass_obj
+def user_create(
+    settings: Settings, email: str, name: str | None, role: str, customer: str | None, url: str | None
+) -> None:
+    """Create a user and print a new API token for them, alone on the last line."""
+    with _app(settings, url) as built:
+        data = {
+            "email": email,
+            "name": name or email.split("@")[0],
+            "role": role,
+            "customer_id": _customer_pk(customer) if customer else None,
+        }
+        from pmflow.domain.services import Domain
+
+        row = Domain(built.engine).users.create(Actor.system_actor("cli"), data)
+        issued = issue_token(built.engine, row["id"], name="cli")
+        click.echo(f"created user {row['id']} ({row['email']}, {row['role']})")
+        click.echo(issued.token)
+
+
+def _customer_pk(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    from pmflow.api.ids import expect_id
+
+    try:
+        return expect_id(value, "Customer", field="customer")
+    except PmflowError as error:
+        raise click.BadParameter(error.message, param_hint="--customer") from error
 
 
 if __name__ == "__main__":  # pragma: no cover
