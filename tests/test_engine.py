@@ -98,6 +98,8 @@ class Switches:
         self.trace: list[str] = []
         self.after: list[HistoryEvent] = []
         self.extra_roles: dict[str, set[str]] = {}
+        self.recorded: list[tuple[str, str, int]] = []
+        self.raise_recorded = False
 
     def _switch(self, context: TransitionContext, _argument: Any) -> str | None:
         if self.raise_in_condition:
@@ -142,6 +144,12 @@ class Switches:
     @hookimpl
     def pmflow_subject_roles(self, subject: Any, actor: Actor) -> set[str] | None:
         return self.extra_roles.get(actor.id)
+
+    @hookimpl
+    def pmflow_event_recorded(self, event: HistoryEvent, subject: Any) -> None:
+        if self.raise_recorded:
+            raise RuntimeError("recorder down")
+        self.recorded.append((event.trigger, subject.state, subject.version))
 
 
 @pytest.fixture
@@ -524,3 +532,17 @@ def test_one_machine_per_workflow_version_not_per_subject(ticket_engine: Workflo
     fresh = ticket_engine.machines.step(definition, "work.review", "approve", fresh=True)
     assert fresh == ticket_engine.machines.step(definition, "work.review", "approve")
     assert fresh.exited == ("work.review", "work") and fresh.entered == ("done",)
+
+
+def test_every_event_is_announced_to_event_recorded_hooks_creation_included(
+    ticket_engine: WorkflowEngine, switches: Switches
+) -> None:
+    ticket = ticket_engine.create("ticket", DEVELOPER).subject
+    ticket_engine.fire(ticket.id, "start", DEVELOPER)
+    assert switches.recorded == [("create", "open", 1), ("start", "work.doing", 2)]
+
+    switches.raise_recorded = True
+    before = snapshot(ticket_engine.database, ticket.id)
+    with pytest.raises(PluginError, match="event-recorded hook"):
+        ticket_engine.fire(ticket.id, "bump", DEVELOPER, payload={"priority": 2})
+    assert snapshot(ticket_engine.database, ticket.id) == before

@@ -6,6 +6,8 @@ so a broken workflow file stops the server at start with its file, line and reas
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +26,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from pmflow import app as pmflow_app
 from pmflow.api.context import Context
 from pmflow.api.events import EventBroker
+from pmflow.api.listen import listen
 from pmflow.api.loaders import Loaders, in_thread
 from pmflow.api.schema import build_schema
 from pmflow.domain.identity import authenticate
@@ -87,10 +90,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         built = await in_thread(
             lambda: pmflow_app.build(database_url=settings.database_url, workflows=settings.workflows)
         )
-        state.update(app=built, domain=Domain(built.engine), broker=EventBroker())
+        broker = EventBroker()
+        state.update(app=built, domain=Domain(built.engine), broker=broker)
+        listener = None
+        if built.database.dialect == "postgresql":  # events of every process, via LISTEN/NOTIFY
+            ready = asyncio.Event()
+            listener = asyncio.create_task(listen(built, broker, ready))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), timeout=10)
         try:
             yield
         finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             built.database.dispose()
 
     graphql = PmflowGraphQL(

@@ -49,8 +49,9 @@ async def fresh(info: Info, type_name: str, pk: int) -> Any:
 
 
 def publish(info: Info, project_id: int, subject_type: str, event: Any) -> None:
+    """Tell this process's subscribers; on PostgreSQL the LISTEN/NOTIFY path does it for every process."""
     broker = info.context.extra.get("broker")
-    if broker is not None:
+    if broker is not None and info.context.app.database.dialect != "postgresql":
         broker.publish(Published(project_id=project_id, subject_type=subject_type, row=event))
 
 

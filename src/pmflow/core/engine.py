@@ -443,6 +443,12 @@ class WorkflowEngine:
             "created_at": now,
         }
         conn.execute(_insert_outbox, [{**common, **row} for row in rows])
+        try:
+            self.plugins.hook.pmflow_event_recorded(event=event, subject=subject, connection=conn)
+        except PmflowError:
+            raise
+        except Exception as error:
+            raise PluginError("an event-recorded hook", error) from error
         return event
 
     def _load(self, conn: Connection, subject_id: int, *, lock: bool) -> Subject:

@@ -64,3 +64,11 @@ def pmflow_after_transition(context: TransitionContext, event: HistoryEvent) -> 
     Write related rows through ``context.connection`` or queue after-commit work with
     ``context.emit``. Raising rolls the whole transition back.
     """
+
+
+@hookspec
+def pmflow_event_recorded(event: HistoryEvent, subject: Subject, connection: Connection) -> None:
+    """Called for every history event (creation included) right after it is written, inside the
+    transaction. For cheap, transactional side effects such as ``pg_notify``: what you send is
+    delivered only if the transaction commits. Raising rolls the transaction back.
+    """

@@ -24,7 +24,7 @@ AUTOLOAD_ENV = "PMFLOW_DISABLE_PLUGIN_AUTOLOAD"
 # Built-ins are ordinary plugins; upper layers pass their own list to make_plugin_manager.
 T = TypeVar("T", Condition, Action)
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("pmflow.core.builtins",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("pmflow.core.builtins", "pmflow.core.live")
 
 
 def make_plugin_manager(
