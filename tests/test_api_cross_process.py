@@ -95,7 +95,8 @@ async def subscribe_and_fire(a: str, b: str, token: str, project: int) -> list[d
                     "id": "1",
                     "type": "subscribe",
                     "payload": {
-                        "query": "subscription($p: ID!) { events(projectId: $p) { trigger fromState toState actorName } }",
+                        "query": "subscription($p: ID!) "
+                        "{ events(projectId: $p) { trigger fromState toState actorName } }",
                         "variables": {"p": project_id},
                     },
                 }
