@@ -546,3 +546,67 @@ def test_every_event_is_announced_to_event_recorded_hooks_creation_included(
     with pytest.raises(PluginError, match="event-recorded hook"):
         ticket_engine.fire(ticket.id, "bump", DEVELOPER, payload={"priority": 2})
     assert snapshot(ticket_engine.database, ticket.id) == before
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "field"),
+    [
+        (
+            lambda e, i: e.fire(i, "bump", DEVELOPER, payload={"priority": float("nan")}),
+            InvalidInput,
+            "payload",
+        ),
+        (lambda e, i: e.fire(i, "start", DEVELOPER, payload={"note": "a\x00b"}), InvalidInput, "payload"),
+        (lambda e, i: e.fire(i, "start", DEVELOPER, comment="a\x00b"), InvalidInput, "comment"),
+        (lambda e, i: e.fire(2**70, "start", DEVELOPER), NotFound, "id"),
+        (lambda e, i: e.fire(i, 123, DEVELOPER), InvalidInput, "trigger"),
+    ],
+    ids=["nan-payload", "nul-payload", "nul-comment", "huge-id", "trigger-not-text"],
+)
+def test_input_the_database_would_choke_on_is_refused_first(
+    ticket_engine: WorkflowEngine, call: Callable[..., Any], error: type[Exception], field: str
+) -> None:
+    ticket = ticket_engine.create("ticket", DEVELOPER).subject
+    before = snapshot(ticket_engine.database, ticket.id)
+    with pytest.raises(error) as caught:
+        call(ticket_engine, ticket.id)
+    assert caught.value.field == field  # type: ignore[attr-defined]
+    assert snapshot(ticket_engine.database, ticket.id) == before
+
+
+def test_a_subject_in_a_state_its_workflow_no_longer_has_gets_a_clear_error(
+    ticket_engine: WorkflowEngine,
+) -> None:
+    ticket = ticket_engine.create("ticket", DEVELOPER).subject
+    with ticket_engine.database.write() as conn:  # as if someone renamed 'open' in the file
+        conn.execute(subjects.update().where(subjects.c.id == ticket.id).values(state="ghost"))
+    for attempt in (
+        lambda: ticket_engine.fire(ticket.id, "start", DEVELOPER),
+        lambda: ticket_engine.available_transitions(ticket.id, DEVELOPER),
+    ):
+        with pytest.raises(InvalidTransition, match="'ghost', which workflow 'ticket' version 1"):
+            attempt()
+
+
+def test_machine_paths_equal_fresh_machine_answers_for_every_trigger_of_every_shipped_workflow(
+    registry: WorkflowRegistry,
+) -> None:
+    from pmflow.core.machines import MachineCache
+
+    cache = MachineCache()
+    pairs = 0
+    for definition in registry:
+        for leaf in definition.leaves:
+            for trigger in definition.transitions_from(leaf):
+                memo = cache.step(definition, leaf, trigger)
+                assert cache.step(definition, leaf, trigger) == memo
+                assert cache.step(definition, leaf, trigger, fresh=True) == memo
+                transition = definition.transition_for(leaf, trigger)
+                assert transition is not None
+                expected = definition.resolve_initial(transition.dest) if transition.dest else leaf
+                assert memo.dest == expected
+                pairs += 1
+    assert pairs > 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 
 from pmflow.core.definitions import SEPARATOR
 from pmflow.core.hookspecs import hookimpl
@@ -29,17 +29,24 @@ def _fields_set(context: TransitionContext, names: list[str]) -> str | None:
     return f"{', '.join(labels)} must be filled in first"
 
 
-# The event that brought the subject to its current version is the one that entered this state
-# (the unique (subject_id, subject_version) index finds it without sorting the history).
-_entered_from = select(events.c.from_state).where(
-    events.c.subject_id == bindparam("sid"), events.c.subject_version == bindparam("version")
+# The newest event that *entered* the current state (internal transitions and field edits, which
+# also move the version, do not count); the unique (subject_id, subject_version) index serves it.
+_entered_from = (
+    select(events.c.from_state)
+    .where(
+        events.c.subject_id == bindparam("sid"),
+        events.c.to_state == bindparam("state"),
+        or_(events.c.from_state.is_(None), events.c.from_state != events.c.to_state),
+    )
+    .order_by(events.c.subject_version.desc())
+    .limit(1)
 )
 
 
 def _came_from(context: TransitionContext, state: str) -> str | None:
     """The subject entered its current state from ``state`` (or a state nested in it)."""
     last = context.connection.execute(
-        _entered_from, {"sid": context.subject.id, "version": context.subject.version}
+        _entered_from, {"sid": context.subject.id, "state": context.subject.state}
     ).scalar()
     if last is not None and (last == state or last.startswith(state + SEPARATOR)):
         return None

@@ -42,6 +42,7 @@ from pmflow.core.types import Actor, HistoryEvent, OutboxMessage, Subject, Trans
 CREATE_TRIGGER = "create"
 EVENT_TOPIC = "event"
 MAX_COMMENT = 10_000
+MAX_ID = 2**63  # ids are BIGINT on PostgreSQL
 
 Clock = Callable[[], datetime]
 
@@ -182,13 +183,12 @@ class WorkflowEngine:
         with self._connection(connection, write=False) as conn:
             subject = self._load(conn, subject_id, lock=False)
             definition = self.definition_of(subject)
-            roles: frozenset[str] | None = None
+            _check_state(definition, subject)
+            roles = self._roles(subject, actor, conn)
             out = []
             for transition in definition.transitions_from(subject.state).values():
-                if transition.roles and roles is None:
-                    roles = self._roles(subject, actor, conn)
                 reasons = []
-                role_reason = self._role_problem(transition, actor, roles or frozenset())
+                role_reason = self._role_problem(transition, actor, roles)
                 if role_reason:
                     reasons.append(role_reason)
                 context = TransitionContext(
@@ -283,6 +283,8 @@ class WorkflowEngine:
         With ``connection`` the transition joins the caller's transaction (the caller commits).
         """
         subject_id = subject.id if isinstance(subject, Subject) else subject
+        if not isinstance(trigger, str):
+            raise InvalidInput(f"a trigger is a name, got {trigger!r}", field="trigger")
         _check_comment(comment)
         payload = _check_payload(payload)
         with self._connection(connection, write=True) as conn:
@@ -302,10 +304,11 @@ class WorkflowEngine:
         if expected_version is not None and current.version != expected_version:
             raise Conflict(subject_id, current.version, current.state)
         definition = self.definition_of(current)
+        _check_state(definition, current)
         transition = definition.transition_for(current.state, trigger)
         if transition is None:
             raise _invalid_trigger(definition, current.state, trigger)
-        roles = self._roles(current, actor, conn) if transition.roles else actor.roles
+        roles = self._roles(current, actor, conn)
         role_problem = self._role_problem(transition, actor, roles)
         if role_problem:
             raise NotAllowed(role_problem, field="trigger")
@@ -366,7 +369,7 @@ class WorkflowEngine:
             created_at=current.created_at,
             updated_at=now,
         )
-        context.subject = moved
+        context.before, context.subject = current, moved
         event = self._record(
             conn, moved, trigger, current.state, actor, comment, payload, now, context.outbox
         )
@@ -454,6 +457,8 @@ class WorkflowEngine:
     def _load(self, conn: Connection, subject_id: int, *, lock: bool) -> Subject:
         if not isinstance(subject_id, int) or isinstance(subject_id, bool):
             raise InvalidInput(f"a subject id is an integer, got {subject_id!r}", field="id")
+        if not 0 < subject_id < MAX_ID:
+            raise NotFound(f"no subject with id {subject_id}", field="id")
         row = conn.execute(_lock_subject if lock else _select_subject, {"sid": subject_id}).first()
         if row is None:
             raise NotFound(f"no subject with id {subject_id}", field="id")
@@ -532,7 +537,9 @@ class WorkflowEngine:
         assert transition.payload_schema is not None
         validator = self._payload_validators.get(id(transition))
         if validator is None:
-            validator = Draft202012Validator(dict(transition.payload_schema))
+            validator = Draft202012Validator(
+                dict(transition.payload_schema), format_checker=Draft202012Validator.FORMAT_CHECKER
+            )
             self._payload_validators[id(transition)] = validator
         error = next(iter(validator.iter_errors(dict(payload))), None)
         if error is not None:
@@ -575,9 +582,21 @@ def _invalid_trigger(definition: WorkflowDefinition, state: str, trigger: str) -
     return InvalidTransition(message, field="trigger")
 
 
+def _check_state(definition: WorkflowDefinition, subject: Subject) -> None:
+    if subject.state not in definition.states:
+        raise InvalidTransition(
+            f"subject {subject.id} is in state '{subject.state}', which workflow '{definition.name}' "
+            f"version {definition.version} ({definition.source_file}) no longer has: restore the state "
+            "in that file (running subjects keep their version) or move the subject with a new version",
+            field="state",
+        )
+
+
 def _check_comment(comment: str | None) -> None:
     if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
         raise InvalidInput(f"a comment is text of at most {MAX_COMMENT} characters", field="comment")
+    if comment is not None and "\x00" in comment:
+        raise InvalidInput("a comment cannot contain the NUL character", field="comment")
 
 
 def _check_payload(payload: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -586,7 +605,11 @@ def _check_payload(payload: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if not isinstance(payload, Mapping):
         raise InvalidInput("the payload must be a JSON object", field="payload")
     try:
-        json.dumps(payload)
+        text = json.dumps(payload, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise InvalidInput(f"the payload must be JSON: {error}", field="payload") from error
+        raise InvalidInput(
+            f"the payload must be JSON (no NaN or Infinity): {error}", field="payload"
+        ) from error
+    if "\\u0000" in text:
+        raise InvalidInput("the payload cannot contain the NUL character", field="payload")
     return payload

@@ -98,6 +98,7 @@ class TransitionContext:
     outbox: list[OutboxMessage] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
     nested: Callable[..., HistoryEvent] | None = None
+    before: Subject | None = None  # the subject as it was, once `subject` shows the new state
 
     def emit(self, topic: str, payload: Mapping[str, Any] | None = None) -> None:
         """Queue an outbox message; it commits with the transition or not at all."""
