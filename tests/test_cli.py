@@ -489,3 +489,20 @@ def test_db_current_does_not_create_a_sqlite_file(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.output.startswith(f"sqlite:///{path}: none (an empty database)\n")
     assert not path.parent.exists()
+
+
+def test_a_database_migrated_by_a_newer_pmflow_is_refused_without_a_traceback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade", "--database-url", url]).exit_code == 0
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_future'")
+    engine.dispose()
+    for args in (["db", "upgrade"], ["demo"]):
+        result = runner.invoke(cli, [*args, "--database-url", url])
+        assert result.exit_code == 1, result.output
+        assert "0099_future, which this pmflow does not know" in result.output
+        assert "Traceback" not in result.output
+    current = runner.invoke(cli, ["db", "current", "--database-url", url])
+    assert "migrated by a newer pmflow" in current.output

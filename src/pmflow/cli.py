@@ -381,6 +381,8 @@ def _database(url: str | None) -> Iterator[Database]:
         _fail(f"no driver for '{shown}': {error} (for PostgreSQL: pip install 'pmflow[postgres]')")
     except OperationalError as error:
         _fail(f"cannot connect to {shown}: {_first_line(error.orig or error)}")
+    except migrate.UnknownRevision as error:
+        _fail(str(error))
     except SQLAlchemyError as error:
         _fail(f"database error on {shown}: {_first_line(error)}")
     finally:
@@ -433,7 +435,10 @@ def current(url: str | None) -> None:
         else:
             revisions = migrate.current_revisions(database)
     click.echo(f"{where}: {_revisions(revisions, heads)}")
-    if revisions != heads:
+    unknown = revisions - migrate.known_revisions(app.MIGRATIONS)
+    if unknown:
+        click.echo("migrated by a newer pmflow: upgrade pmflow rather than the database")
+    elif revisions != heads:
         click.echo(f"behind the newest schema ({', '.join(sorted(heads))}): run 'pmflow db upgrade'")
 
 
@@ -453,6 +458,8 @@ def _app(settings: Settings, url: str | None) -> Iterator[app.App]:
         _fail(f"{_plural(len(error.problems), 'problem')} in the workflow files; nothing was done")
     except SQLAlchemyError as error:
         _fail(f"database error: {_first_line(error)}")
+    except migrate.UnknownRevision as error:
+        _fail(str(error))
     try:
         yield built
     except PmflowError as error:

@@ -32,8 +32,27 @@ def alembic_config(locations: Locations = ()) -> Config:
     return config
 
 
+class UnknownRevision(Exception):
+    """The database was migrated by a pmflow that knows revisions this one does not."""
+
+
 def head_revisions(locations: Locations = ()) -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config(locations)).get_heads())
+
+
+def known_revisions(locations: Locations = ()) -> set[str]:
+    return {
+        script.revision for script in ScriptDirectory.from_config(alembic_config(locations)).walk_revisions()
+    }
+
+
+def check_known(database: Database, locations: Locations = ()) -> None:
+    unknown = current_revisions(database) - known_revisions(locations)
+    if unknown:
+        raise UnknownRevision(
+            f"the database is at schema revision {', '.join(sorted(unknown))}, which this pmflow does not "
+            "know: it was migrated by a newer version; upgrade pmflow rather than the database"
+        )
 
 
 def current_revisions(database: Database) -> set[str]:
@@ -43,6 +62,7 @@ def current_revisions(database: Database) -> set[str]:
 
 def upgrade(database: Database, revision: str = "heads", *, locations: Locations = ()) -> None:
     """Bring the schema to ``revision`` in one transaction (DDL is transactional on both)."""
+    check_known(database, locations)
     config = alembic_config(locations)
     with database.write() as connection:
         if database.dialect == "postgresql":
