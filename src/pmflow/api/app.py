@@ -19,13 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from pmflow import app as pmflow_app
 from pmflow.api.context import Context
 from pmflow.api.events import EventBroker
+from pmflow.api.http import GraphQLOverHTTP
 from pmflow.api.listen import listen
 from pmflow.api.loaders import Loaders, in_thread
 from pmflow.api.schema import build_schema
@@ -42,7 +42,9 @@ class Settings:
     graphiql: bool = True
 
 
-class PmflowGraphQL(GraphQL[Context, None]):
+class PmflowGraphQL(GraphQLOverHTTP[Context, None]):
+    """The /graphql view: GraphQL over HTTP (see ``pmflow.api.http``) and graphql-transport-ws."""
+
     def __init__(self, state: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(build_schema(), **kwargs)
         self.state = state
