@@ -5,21 +5,38 @@ from __future__ import annotations
 import strawberry
 from strawberry.tools import merge_types
 
+from pmflow.api.changes.mutations import ChangeRequestMutation
 from pmflow.api.changes.types import ChangeRequest
+from pmflow.api.customers.mutations import CustomerMutation
 from pmflow.api.customers.types import Contact, Customer, User
+from pmflow.api.deliverables.mutations import DeliverableMutation
 from pmflow.api.deliverables.types import Deliverable
 from pmflow.api.errors import ErrorPolicy
+from pmflow.api.iterations.mutations import IterationMutation
 from pmflow.api.iterations.types import Iteration, WorkItem
+from pmflow.api.meetings.mutations import MeetingMutation
 from pmflow.api.meetings.types import Feedback, Meeting
 from pmflow.api.mutations import Mutation as CoreMutation
 from pmflow.api.projects.types import Project
 from pmflow.api.queries import Query as CoreQuery
 from pmflow.api.requirements.types import Requirement
+from pmflow.api.risks.mutations import RiskMutation
 from pmflow.api.risks.types import Risk
 from pmflow.api.subscriptions import Subscription
 
 Query = merge_types("Query", (CoreQuery,))
-Mutation = merge_types("Mutation", (CoreMutation,))
+Mutation = merge_types(
+    "Mutation",
+    (
+        CoreMutation,
+        CustomerMutation,
+        ChangeRequestMutation,
+        IterationMutation,
+        MeetingMutation,
+        DeliverableMutation,
+        RiskMutation,
+    ),
+)
 
 TYPES = [
     Customer,
