@@ -51,7 +51,7 @@ def published(built: App, announcement: dict[str, Any]) -> Published | None:
     if type_name is None:
         return None
     with built.database.read() as conn:
-        row = conn.execute(select(events).where(events.c.id == announcement["id"])).first()
+        row = conn.execute(select(events).where(events.c.event_id == announcement.get("event_id"))).first()
         if row is None:  # another database sharing the server (a test schema, say)
             return None
         if kind == "project":

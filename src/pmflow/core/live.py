@@ -19,7 +19,10 @@ _notify = text("SELECT pg_notify(:channel, :payload)")
 
 
 def announcement(event: HistoryEvent, subject: Subject) -> str:
-    return json.dumps({"id": event.id, "subject_id": subject.id, "kind": subject.kind})
+    # The event's UUID, not its row id: several databases or schemas on one server never collide.
+    return json.dumps(
+        {"event_id": event.event_id, "id": event.id, "subject_id": subject.id, "kind": subject.kind}
+    )
 
 
 @hookimpl
