@@ -483,8 +483,13 @@ def demo(settings: Settings, url: str | None) -> None:
         click.echo(f"demo data loaded into {where}")
         for key, project_id in data.projects.items():
             project = built.engine.get(project_id)
-            click.echo(f"  project {project_id:>3}  {key:<11} {project.state}")
-        click.echo(f"users: {', '.join(sorted(data.users))} (see `pmflow report <project id>`)")
+            its = data.iterations.get(key, [])
+            shown = f"  iteration{'s' if len(its) > 1 else ''} {', '.join(map(str, its))}" if its else ""
+            click.echo(f"  project {project_id:>3}  {key:<11} {project.state}{shown}")
+        click.echo(
+            f"users: {', '.join(sorted(data.users))} "
+            "(see `pmflow report <project id>` and `pmflow report <project id> --iteration <iteration id>`)"
+        )
 
 
 @cli.command()

@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from anyio import to_thread
-from sqlalchemy import Row, Table, select
+from sqlalchemy import Row, Table, bindparam, select
 from strawberry.dataloader import DataLoader
 
 from pmflow.core.database import Database
@@ -34,7 +34,7 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     return await to_thread.run_sync(partial(fn, *args))
 
 
-def _select(table: Table) -> Any:
+def _build_select(table: Table) -> Any:
     if table.name in GOVERNED:
         return select(
             table,
@@ -47,6 +47,34 @@ def _select(table: Table) -> Any:
             subjects.c.updated_at.label("subject_updated_at"),
         ).join(subjects, subjects.c.id == table.c.id)
     return select(table)
+
+
+_BY_ID: dict[str, Any] = {}
+_BY_COLUMN: dict[tuple[str, str], Any] = {}
+_HISTORY = (
+    select(events).where(events.c.subject_id.in_(bindparam("keys", expanding=True))).order_by(events.c.id)
+)
+
+
+def _by_id(table: Table) -> Any:
+    """Built once per table with an expanding IN parameter, so SQLAlchemy reuses its compiled form."""
+    statement = _BY_ID.get(table.name)
+    if statement is None:
+        statement = _build_select(table).where(table.c.id.in_(bindparam("keys", expanding=True)))
+        _BY_ID[table.name] = statement
+    return statement
+
+
+def _by_column(table: Table, column: str) -> Any:
+    statement = _BY_COLUMN.get((table.name, column))
+    if statement is None:
+        statement = (
+            _build_select(table)
+            .where(table.c[column].in_(bindparam("keys", expanding=True)))
+            .order_by(table.c.id)
+        )
+        _BY_COLUMN[(table.name, column)] = statement
+    return statement
 
 
 class Loaders:
@@ -76,7 +104,7 @@ class Loaders:
     async def _load_by_id(self, table: Table, keys: Sequence[int]) -> list[Row[Any] | None]:
         def load() -> list[Row[Any] | None]:
             with self.database.read() as conn:
-                found = {row.id: row for row in conn.execute(_select(table).where(table.c.id.in_(keys)))}
+                found = {row.id: row for row in conn.execute(_by_id(table), {"keys": list(keys)})}
             return [found.get(key) for key in keys]
 
         return await in_thread(load)
@@ -85,8 +113,7 @@ class Loaders:
         def load() -> list[list[Row[Any]]]:
             grouped: dict[int, list[Row[Any]]] = defaultdict(list)
             with self.database.read() as conn:
-                query = _select(table).where(table.c[column].in_(keys)).order_by(table.c.id)
-                for row in conn.execute(query):
+                for row in conn.execute(_by_column(table, column), {"keys": list(keys)}):
                     grouped[row._mapping[column]].append(row)
             return [grouped.get(key, []) for key in keys]
 
@@ -96,8 +123,7 @@ class Loaders:
         def load() -> list[list[Row[Any]]]:
             grouped: dict[int, list[Row[Any]]] = defaultdict(list)
             with self.database.read() as conn:
-                query = select(events).where(events.c.subject_id.in_(keys)).order_by(events.c.id)
-                for row in conn.execute(query):
+                for row in conn.execute(_HISTORY, {"keys": list(keys)}):
                     grouped[row.subject_id].append(row)
             return [grouped.get(key, []) for key in keys]
 

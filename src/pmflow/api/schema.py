@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
 from pmflow.api.changes.mutations import ChangeRequestMutation
@@ -60,5 +61,6 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=TYPES,
-        extensions=[ErrorPolicy],
+        # Parsing and validating the same documents again costs 3-7 ms a request (docs/performance.md).
+        extensions=[ErrorPolicy, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
     )

@@ -7,18 +7,19 @@ a simulated clock spreads the history over the past weeks.
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection, func, select
 
 from pmflow.core.engine import WorkflowEngine
-from pmflow.core.errors import InvalidInput
+from pmflow.core.errors import InvalidInput, PmflowError
 from pmflow.core.types import Actor
 from pmflow.domain.people import actor_for
 from pmflow.domain.services import Domain
-from pmflow.domain.tables import customers
+from pmflow.domain.tables import customers, iterations, meetings, projects
 
 SETUP = Actor("system:demo", frozenset({"admin"}), name="pmflow demo")
 
@@ -28,6 +29,8 @@ class DemoData:
     customers: dict[str, int] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)
     projects: dict[str, int] = field(default_factory=dict)
+    # iteration ids of each project (same keys as ``projects``), oldest first
+    iterations: dict[str, list[int]] = field(default_factory=dict)
 
 
 class _Clock:
@@ -49,6 +52,7 @@ class _Clock:
 
 
 DEMO_CUSTOMERS = ("Northwind Logistics", "Bluebird Health")
+DEMO_PROJECTS = ("Customer portal", "Fleet tracking app", "Patient scheduling")
 
 
 class DemoAlreadyLoaded(Exception):
@@ -58,29 +62,106 @@ class DemoAlreadyLoaded(Exception):
 def load_demo(engine: WorkflowEngine) -> DemoData:
     """Load the sample into an empty database.
 
-    Raises ``DemoAlreadyLoaded`` when the demo customers exist, and ``InvalidInput`` when the
-    database holds other data (the demo never mixes with real customers).
+    Raises ``DemoAlreadyLoaded`` when the whole demo is there, and ``InvalidInput`` when the
+    database holds other data (the demo never mixes with real customers), when an earlier load
+    stopped part-way, or when the story no longer fits the (edited) workflows: then it says which
+    step failed. The story is many transactions, not one: a failure leaves what was done before it.
     """
     with engine.database.read() as conn:
         names = set(conn.execute(select(customers.c.name)).scalars())
+        complete = bool(names) and _story_complete(conn)
     if names and names <= set(DEMO_CUSTOMERS):
-        raise DemoAlreadyLoaded("the demo data is already loaded")
+        if complete:
+            raise DemoAlreadyLoaded("the demo data is already loaded")
+        raise InvalidInput(
+            "a previous `pmflow demo` stopped part-way (the database holds only part of the demo "
+            "data, and it cannot be removed: history and audit trail are append-only); "
+            "load the demo into an empty database"
+        )
     if names:
         raise InvalidInput("the database already holds customers; the demo loads into an empty one only")
     clock = _Clock(days=70)
     story = WorkflowEngine(
         engine.database, engine.registry, engine.plugins, catalog=engine.catalog, clock=clock
     )
-    return _Story(Domain(story), clock).tell()
+    teller = _Story(Domain(story), clock)
+    try:
+        return teller.tell()
+    except PmflowError as error:
+        raise InvalidInput(
+            f"the edited workflows no longer fit the demo story: step {teller.steps} ({teller.step}) "
+            f"failed: {error.message}. The database now holds part of the demo; load it into an "
+            "empty database with workflows that allow the story (the shipped ones do)"
+        ) from error
+
+
+def _story_complete(conn: Connection) -> bool:
+    """Every demo project is there and the story's last step (Patient scheduling's retrospective)
+    was recorded: the story ran to its end."""
+    found = dict(
+        conn.execute(select(projects.c.name, projects.c.id).where(projects.c.name.in_(DEMO_PROJECTS))).all()
+    )
+    if set(found) != set(DEMO_PROJECTS):
+        return False
+    last = conn.execute(
+        select(func.count())
+        .select_from(meetings)
+        .where(
+            meetings.c.project_id == found["Patient scheduling"],
+            meetings.c.kind == "retrospective",
+            meetings.c.iteration_id.is_(None),
+        )
+    ).scalar_one()
+    return bool(last)
+
+
+class _Traced:
+    """A service (or the domain's ``fire``) whose calls the story counts and names, so a failure
+    can say which step it was."""
+
+    def __init__(self, story: _Story, name: str, target: Any) -> None:
+        self._story, self._name, self._target = story, name, target
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        call = getattr(self._target, method)
+
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            self._story.note(f"{self._name}.{method}", args)
+            return call(*args, **kwargs)
+
+        return traced
+
+
+class _TracedDomain:
+    def __init__(self, story: _Story, domain: Domain) -> None:
+        self._story, self._domain = story, domain
+
+    def __getattr__(self, name: str) -> Any:
+        return _Traced(self._story, name, getattr(self._domain, name))
+
+    def fire(self, actor: Actor, subject: int, trigger: str, **kwargs: Any) -> Any:
+        kind = self._domain.engine.get(subject).kind.replace("_", " ")
+        self._story.steps += 1
+        self._story.step = f"fire '{trigger}' on {kind} {subject} as {actor.name or actor.id}"
+        return self._domain.fire(actor, subject, trigger, **kwargs)
 
 
 class _Story:
     def __init__(self, domain: Domain, clock: _Clock) -> None:
-        self.d = domain
+        self.d = cast(Domain, _TracedDomain(self, domain))
+        self.database = domain.engine.database
         self.clock = clock
         self.data = DemoData()
         self.actors: dict[str, Actor] = {}
         self.contacts: dict[str, int] = {}
+        self.steps = 0  # how many steps were started
+        self.step = "none yet"  # the step under way
+
+    def note(self, call: str, args: tuple[Any, ...]) -> None:
+        self.steps += 1
+        data = next((a for a in reversed(args) if isinstance(a, dict)), {})
+        label = data.get("name") or data.get("title") or data.get("goal") or data.get("kind")
+        self.step = f"{call} {label!r}" if label else call
 
     def user(self, key: str, name: str, email: str, role: str, customer: str | None = None) -> Actor:
         row = self.d.users.create(
@@ -128,7 +209,16 @@ class _Story:
         self.contact("ben", "bluebird", "Ben Bluebird", "ben@bluebird.example", "Practice Manager", "ben")
         self.data.projects["portal"] = self.portal()
         self.data.projects["fleet"] = self.fleet()
-        self.data.projects["scheduling"] = self.scheduling()
+        self.data.projects["scheduling"] = self.scheduling()  # ends with the story's last step
+        with self.database.read() as conn:
+            for key, project in self.data.projects.items():
+                self.data.iterations[key] = list(
+                    conn.execute(
+                        select(iterations.c.id)
+                        .where(iterations.c.project_id == project)
+                        .order_by(iterations.c.number)
+                    ).scalars()
+                )
         return self.data
 
     def team(self, project: int, customer_user: str) -> None:
@@ -435,6 +525,7 @@ class _Story:
                 "text": "Smooth launch; phone calls down by a third",
             },
         )
+        # The story's last step: load_demo takes its presence as "the demo is fully loaded".
         self.d.meetings.record(
             mia,
             project,

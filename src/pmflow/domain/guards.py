@@ -13,8 +13,9 @@ from sqlalchemy import Connection, and_, bindparam, exists, func, select
 
 from pmflow.core.hookspecs import hookimpl
 from pmflow.core.tables import subjects
-from pmflow.core.types import Action, Actor, Condition, Subject, TransitionContext
+from pmflow.core.types import Action, Actor, Condition, HistoryEvent, Subject, TransitionContext
 from pmflow.domain import vocabulary as v
+from pmflow.domain.audit import custom, record_changes
 from pmflow.domain.people import user_id_of
 from pmflow.domain.tables import (
     change_requests,
@@ -331,35 +332,45 @@ def contingency_planned(context: TransitionContext, _argument: Any) -> str | Non
 # ---- actions ------------------------------------------------------------------------------------
 
 
+def _write_audited(context: TransitionContext, table: Any, values: dict[str, Any]) -> None:
+    """Update the subject's own row and audit each changed column, in the transition's transaction."""
+    conn = context.connection
+    row = conn.execute(select(table).where(table.c.id == context.subject.id)).first()
+    if row is None:  # a subject of another kind: nothing of it lives in this table
+        return
+    conn.execute(table.update().where(table.c.id == context.subject.id).values(**values))
+    record_changes(
+        conn,
+        entity=context.subject.kind,
+        entity_id=context.subject.id,
+        actor_id=context.actor.id,
+        old=dict(row._mapping),
+        new=values,
+        now=context.now,
+    )
+
+
 def record_confirmation(context: TransitionContext, _argument: Any) -> None:
     """Remember which customer contact confirmed a requirement, and when."""
     contact = _contact_of(context.connection, context.actor, context.subject)
-    context.connection.execute(
-        requirements.update()
-        .where(requirements.c.id == context.subject.id)
-        .values(confirmed_by_contact_id=contact, confirmed_at=context.now)
-    )
+    _write_audited(context, requirements, {"confirmed_by_contact_id": contact, "confirmed_at": context.now})
 
 
 def clear_confirmation(context: TransitionContext, _argument: Any) -> None:
-    context.connection.execute(
-        requirements.update()
-        .where(requirements.c.id == context.subject.id)
-        .values(confirmed_by_contact_id=None, confirmed_at=None)
-    )
+    _write_audited(context, requirements, {"confirmed_by_contact_id": None, "confirmed_at": None})
 
 
 def record_decision(context: TransitionContext, decision: str) -> None:
     """Write a change request's decision, its rationale (payload) and who decided."""
-    context.connection.execute(
-        change_requests.update()
-        .where(change_requests.c.id == context.subject.id)
-        .values(
-            decision=decision,
-            decision_rationale=context.payload.get("rationale") or context.comment,
-            decided_by=context.actor.id,
-            decided_at=context.now,
-        )
+    _write_audited(
+        context,
+        change_requests,
+        {
+            "decision": decision,
+            "decision_rationale": context.payload.get("rationale") or context.comment,
+            "decided_by": context.actor.id,
+            "decided_at": context.now,
+        },
     )
 
 
@@ -379,6 +390,24 @@ def reopen_affected_requirements(context: TransitionContext, _argument: Any) -> 
         ).scalar()
         if state == "confirmed":
             context.fire(requirement_id, "revise", comment=f"change request {context.subject.id} approved")
+
+
+@hookimpl
+def pmflow_after_transition(context: TransitionContext, event: HistoryEvent) -> None:
+    """Audit the custom fields a transition's actions changed (``set_fields``, ``copy_payload``...)
+    as ``fields.<name>``, like an edit of them: same table, same transaction."""
+    if not context.changes:
+        return
+    before = getattr(context, "before", None)  # the subject before the transition, when core gives it
+    record_changes(
+        context.connection,
+        entity=context.subject.kind,
+        entity_id=context.subject.id,
+        actor_id=context.actor.id,
+        old=custom(before.data) if before is not None else {},
+        new=custom(context.changes),
+        now=event.occurred_at,
+    )
 
 
 # ---- who holds which role ---------------------------------------------------------------------

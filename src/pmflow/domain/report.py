@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select
 from pmflow.core.engine import WorkflowEngine
 from pmflow.core.errors import NotFound
 from pmflow.core.tables import subjects
+from pmflow.domain.services.base import is_id
 from pmflow.domain.tables import (
     change_requests,
     contacts,
@@ -157,11 +158,15 @@ def _state(conn: Connection, subject_id: int) -> str:
 
 
 def project_report(engine: WorkflowEngine, project_id: int) -> ProgressReport:
+    if not is_id(project_id):
+        raise NotFound(f"no project with id {project_id}", field="id")
     with engine.database.read() as conn:
         return _report(engine, conn, project_id, None)
 
 
 def iteration_report(engine: WorkflowEngine, iteration_id: int) -> ProgressReport:
+    if not is_id(iteration_id):
+        raise NotFound(f"no iteration with id {iteration_id}", field="id")
     with engine.database.read() as conn:
         project_id = conn.execute(
             select(iterations.c.project_id).where(iterations.c.id == iteration_id)

@@ -10,7 +10,7 @@ from pydantic import Field, NonNegativeFloat
 from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
 from pmflow.domain.people import user_id_of
-from pmflow.domain.services.base import Input, Service, changed, parse
+from pmflow.domain.services.base import GovernedInput, GovernedPatch, Service, changed, parse
 from pmflow.domain.services.requirements import check_requirements_of, governed_record
 from pmflow.domain.tables import change_requests, contacts, users
 from pmflow.domain.vocabulary import CHANGE_REQUEST
@@ -18,7 +18,7 @@ from pmflow.domain.vocabulary import CHANGE_REQUEST
 ASSESSABLE_STATES = ("submitted", "under_assessment", "deferred")
 
 
-class ChangeRequestInput(Input):
+class ChangeRequestInput(GovernedInput):
     title: str = Field(min_length=1, max_length=300)
     description: str = Field(min_length=1)
     reason: str = Field(min_length=1)
@@ -26,7 +26,7 @@ class ChangeRequestInput(Input):
     affected_requirement_ids: list[int] = Field(default_factory=list)
 
 
-class ImpactInput(Input):
+class ImpactInput(GovernedPatch):
     impact_schedule_days: int | None = Field(default=None, ge=-365, le=3650)
     impact_cost: NonNegativeFloat | None = None
     impact_risk: str | None = None
@@ -55,8 +55,8 @@ class ChangeRequests(Service):
             )
             requested_by_user = user_id_of(actor)
             self.exists(conn, users, requested_by_user, "user", "actor")
-            subject = self.engine.create(CHANGE_REQUEST, actor, connection=conn).subject
-            values = given.model_dump()
+            subject = self.create_subject(conn, CHANGE_REQUEST, actor, given)
+            values = given.model_dump(exclude={"workflow", "fields"})
             conn.execute(
                 change_requests.insert(),
                 {
@@ -66,13 +66,14 @@ class ChangeRequests(Service):
                     "requested_by_user_id": requested_by_user,
                 },
             )
-            self.audit(conn, actor, subject.id, {}, values, now)
+            self.audit_created(conn, actor, subject, values, now)
             return governed_record(conn, change_requests, subject.id)
 
     def assess(
         self, actor: Actor, change_id: int, data: Mapping[str, Any], *, expected_version: int | None = None
     ) -> dict[str, Any]:
-        """Record the impact assessment (schedule days, cost, risk, affected requirements)."""
+        """Record the impact assessment (schedule days, cost, risk, affected requirements), and
+        custom fields of the change request's workflow under ``fields``."""
         patch = changed(
             parse(ImpactInput, data, what="impact assessment"),
             required=frozenset({"affected_requirement_ids"}),
@@ -91,9 +92,7 @@ class ChangeRequests(Service):
                 check_requirements_of(
                     conn, row.project_id, patch["affected_requirement_ids"], "affected_requirement_ids"
                 )
-            self.bump_subject_version(conn, change_id, expected_version, now)
-            conn.execute(change_requests.update().where(change_requests.c.id == change_id).values(**patch))
-            self.audit(conn, actor, change_id, row._mapping, patch, now)
+            self.save_governed(conn, actor, change_requests, row, patch, expected_version, now)
             return governed_record(conn, change_requests, change_id)
 
     def get(self, change_id: int) -> dict[str, Any]:

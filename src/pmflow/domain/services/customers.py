@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
-from pmflow.domain.services.base import Input, Service, changed, parse
+from pmflow.domain.services.base import Input, Service, changed, is_id, parse
 from pmflow.domain.tables import contacts, customers, users
 from pmflow.domain.vocabulary import OrgRole
 
@@ -94,7 +94,7 @@ class Customers(Service):
     def _check_contact_user(self, conn: Any, customer_id: int, user_id: int | None) -> None:
         if user_id is None:
             return
-        user = conn.execute(select(users).where(users.c.id == user_id)).first()
+        user = conn.execute(select(users).where(users.c.id == user_id)).first() if is_id(user_id) else None
         if user is None:
             raise InvalidInput(f"no user with id {user_id}", field="user_id")
         if user.customer_id != customer_id:

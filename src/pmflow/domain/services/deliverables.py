@@ -9,7 +9,7 @@ from pydantic import Field
 
 from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
-from pmflow.domain.services.base import Input, Service, changed, jsonable, parse
+from pmflow.domain.services.base import GovernedInput, GovernedPatch, Input, Service, changed, jsonable, parse
 from pmflow.domain.services.requirements import governed_record
 from pmflow.domain.tables import deliverables, iterations
 from pmflow.domain.vocabulary import DELIVERABLE, DeliverableKind
@@ -22,7 +22,7 @@ class ChecklistItem(Input):
     done: bool = False
 
 
-class DeliverableInput(Input):
+class DeliverableInput(GovernedInput):
     title: str = Field(min_length=1, max_length=300)
     kind: DeliverableKind
     acceptance_criteria: list[str] = Field(default_factory=list)
@@ -30,7 +30,7 @@ class DeliverableInput(Input):
     iteration_id: int | None = None
 
 
-class DeliverablePatch(Input):
+class DeliverablePatch(GovernedPatch):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     kind: DeliverableKind | None = None
     acceptance_criteria: list[str] | None = None
@@ -56,10 +56,10 @@ class Deliverables(Service):
                 raise InvalidInput(
                     f"iteration {given.iteration_id} is not in this project", field="iteration_id"
                 )
-            subject = self.engine.create(DELIVERABLE, actor, connection=conn).subject
-            values = jsonable(given.model_dump())
+            subject = self.create_subject(conn, DELIVERABLE, actor, given)
+            values = jsonable(given.model_dump(exclude={"workflow", "fields"}))
             conn.execute(deliverables.insert(), {**values, "id": subject.id, "project_id": project_id})
-            self.audit(conn, actor, subject.id, {}, values, now)
+            self.audit_created(conn, actor, subject, values, now)
             return governed_record(conn, deliverables, subject.id)
 
     def update(
@@ -93,8 +93,5 @@ class Deliverables(Service):
                 raise InvalidInput(
                     f"iteration {patch['iteration_id']} is not in this project", field="iteration_id"
                 )
-            values = jsonable(patch)
-            self.bump_subject_version(conn, deliverable_id, expected_version, now)
-            conn.execute(deliverables.update().where(deliverables.c.id == deliverable_id).values(**values))
-            self.audit(conn, actor, deliverable_id, row._mapping, values, now)
+            self.save_governed(conn, actor, deliverables, row, jsonable(patch), expected_version, now)
             return governed_record(conn, deliverables, deliverable_id)

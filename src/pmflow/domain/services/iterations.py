@@ -12,7 +12,17 @@ from sqlalchemy import Connection, func, select
 from pmflow.core.engine import WorkflowEngine
 from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
-from pmflow.domain.services.base import Input, Service, changed, check_dates, parse
+from pmflow.domain.services.base import (
+    Day,
+    GovernedInput,
+    GovernedPatch,
+    Input,
+    Service,
+    changed,
+    check_dates,
+    is_id,
+    parse,
+)
 from pmflow.domain.services.requirements import governed_record
 from pmflow.domain.tables import iterations, meetings, memberships, requirements, users, work_items
 from pmflow.domain.vocabulary import ITERATION, WorkStatus
@@ -21,16 +31,16 @@ DEFAULT_LENGTH_DAYS = (5, 14)  # one working week to two calendar weeks, both en
 PLANNABLE_STATES = ("planned",)
 
 
-class IterationInput(Input):
+class IterationInput(GovernedInput):
     goal: str = Field(min_length=1)
-    start_date: date
-    end_date: date
+    start_date: Day
+    end_date: Day
 
 
-class IterationPatch(Input):
+class IterationPatch(GovernedPatch):
     goal: str | None = Field(default=None, min_length=1)
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
 
 
 class WorkItemInput(Input):
@@ -95,19 +105,20 @@ class Iterations(Service):
                     )
                 ).scalar_one()
             )
-            subject = self.engine.create(ITERATION, actor, connection=conn).subject
-            values = given.model_dump()
+            subject = self.create_subject(conn, ITERATION, actor, given)
+            values = given.model_dump(exclude={"workflow", "fields"})
             conn.execute(
                 iterations.insert(), {**values, "id": subject.id, "project_id": project_id, "number": number}
             )
-            self.audit(conn, actor, subject.id, {}, values, now)
+            self.audit_created(conn, actor, subject, values, now)
             return governed_record(conn, iterations, subject.id)
 
     def update(
         self, actor: Actor, iteration_id: int, data: Mapping[str, Any], *, expected_version: int | None = None
     ) -> dict[str, Any]:
         patch = changed(
-            parse(IterationPatch, data, what="iteration"), required=frozenset(IterationPatch.model_fields)
+            parse(IterationPatch, data, what="iteration"),
+            required=frozenset({"goal", "start_date", "end_date"}),
         )
         now = self.now()
         with self.write() as conn:
@@ -117,9 +128,7 @@ class Iterations(Service):
             ) not in PLANNABLE_STATES:
                 raise InvalidInput("the dates of a started iteration cannot change", field="start_date")
             self._check_length(patch.get("start_date", row.start_date), patch.get("end_date", row.end_date))
-            self.bump_subject_version(conn, iteration_id, expected_version, now)
-            conn.execute(iterations.update().where(iterations.c.id == iteration_id).values(**patch))
-            self.audit(conn, actor, iteration_id, row._mapping, patch, now)
+            self.save_governed(conn, actor, iterations, row, patch, expected_version, now)
             return governed_record(conn, iterations, iteration_id)
 
     def get(self, iteration_id: int) -> dict[str, Any]:
@@ -138,7 +147,11 @@ class WorkItems(Service):
         ):
             linked = values.get(field)
             if linked is not None:
-                owner = conn.execute(select(table.c.project_id).where(table.c.id == linked)).scalar()
+                owner = (
+                    conn.execute(select(table.c.project_id).where(table.c.id == linked)).scalar()
+                    if is_id(linked)
+                    else None
+                )
                 if owner != project_id:
                     raise InvalidInput(f"no {what} {linked} in this project", field=field)
         assignee = values.get("assignee_user_id")

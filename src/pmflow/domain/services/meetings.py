@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from pydantic import Field
 
 from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
-from pmflow.domain.services.base import Input, Service, parse
+from pmflow.domain.services.base import Day, Input, Service, parse
 from pmflow.domain.services.iterations import WorkItemInput, WorkItems
 from pmflow.domain.tables import (
     contacts,
@@ -29,7 +28,7 @@ NEEDS_ITERATION = ("iteration_review",)
 
 class MeetingInput(Input):
     kind: MeetingKind
-    held_on: date
+    held_on: Day
     iteration_id: int | None = None
     notes: str | None = None
     decisions: list[str] = Field(default_factory=list)

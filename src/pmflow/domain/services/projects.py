@@ -3,47 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from pydantic import Field
 from sqlalchemy import Connection, select
 
 from pmflow.core.errors import InvalidInput
-from pmflow.core.fields import check_fields
 from pmflow.core.tables import subjects
 from pmflow.core.types import Actor
 from pmflow.domain.people import user_id_of
-from pmflow.domain.services.base import Input, Service, changed, check_dates, jsonable, parse
+from pmflow.domain.services.base import (
+    Day,
+    GovernedInput,
+    GovernedPatch,
+    Input,
+    Service,
+    changed,
+    check_dates,
+    jsonable,
+    parse,
+)
 from pmflow.domain.tables import customers, memberships, projects, users
 from pmflow.domain.vocabulary import PROJECT, ProjectRole
 
 
 class Milestone(Input):
     name: str = Field(min_length=1, max_length=200)
-    due: date
+    due: Day
 
 
-class ProjectInput(Input):
+class ProjectInput(GovernedInput):
     customer_id: int
     name: str = Field(min_length=1, max_length=200)
     goal: str | None = None
     scope: str | None = None
     milestones: list[Milestone] = Field(default_factory=list)
-    start_date: date | None = None
-    target_date: date | None = None
-    fields: dict[str, Any] = Field(default_factory=dict)
+    start_date: Day | None = None
+    target_date: Day | None = None
     manager_user_id: int | None = None
 
 
-class ProjectPatch(Input):
+class ProjectPatch(GovernedPatch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     goal: str | None = None
     scope: str | None = None
     milestones: list[Milestone] | None = None
-    start_date: date | None = None
-    target_date: date | None = None
-    fields: dict[str, Any] | None = None
+    start_date: Day | None = None
+    target_date: Day | None = None
 
 
 class MemberInput(Input):
@@ -78,15 +84,14 @@ class Projects(Service):
             self.row(conn, customers, given.customer_id, "customer", field="customer_id")
             manager = given.manager_user_id if given.manager_user_id is not None else user_id_of(actor)
             self.exists(conn, users, manager, "user", "manager_user_id")
-            subject = self.engine.create(PROJECT, actor, data=given.fields, connection=conn).subject
-            values = given.model_dump(exclude={"fields", "manager_user_id"})
+            subject = self.create_subject(conn, PROJECT, actor, given)
+            values = given.model_dump(exclude={"workflow", "fields", "manager_user_id"})
             values["milestones"] = jsonable(values["milestones"])
             conn.execute(projects.insert(), {**values, "id": subject.id})
             if manager is not None:
                 self._insert_member(conn, subject.id, manager, "manager", now)
-            self.audit(
-                conn, actor, subject.id, {}, {k: v for k, v in values.items() if v not in (None, [])}, now
-            )
+            columns = {k: v for k, v in values.items() if v not in (None, [])}
+            self.audit_created(conn, actor, subject, columns, now)
             return project_record(conn, subject.id)
 
     def get(self, project_id: int) -> dict[str, Any]:
@@ -108,20 +113,9 @@ class Projects(Service):
                 "start_date",
                 "target_date",
             )
-            custom = patch.pop("fields", None)
-            new_data = None
-            old = dict(row._mapping)
-            if custom is not None:
-                subject = self.engine.get(project_id, connection=conn)
-                check_fields(self.engine.definition_of(subject), custom, complete=False)
-                new_data = {k: v for k, v in {**subject.data, **custom}.items() if v is not None}
-                old.update({f"fields.{k}": v for k, v in subject.data.items()})
-                patch.update({f"fields.{k}": v for k, v in custom.items()})
-            self.bump_subject_version(conn, project_id, expected_version, now, data=new_data)
-            columns = {k: jsonable(v) if k == "milestones" else v for k, v in patch.items() if "." not in k}
-            if columns:
-                conn.execute(projects.update().where(projects.c.id == project_id).values(**columns))
-            self.audit(conn, actor, project_id, old, patch, now)
+            if "milestones" in patch:
+                patch["milestones"] = jsonable(patch["milestones"])
+            self.save_governed(conn, actor, projects, row, patch, expected_version, now)
             return project_record(conn, project_id)
 
     def add_member(self, actor: Actor, project_id: int, data: Mapping[str, Any]) -> dict[str, Any]:

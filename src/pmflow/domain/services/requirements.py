@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 from pmflow.core.errors import InvalidInput
 from pmflow.core.tables import subjects
 from pmflow.core.types import Actor
-from pmflow.domain.services.base import Input, Service, changed, parse
+from pmflow.domain.services.base import GovernedInput, GovernedPatch, Service, changed, is_id, parse
 from pmflow.domain.tables import requirements
 from pmflow.domain.vocabulary import REQUIREMENT, Priority, RequirementSource
 
@@ -19,7 +19,7 @@ from pmflow.domain.vocabulary import REQUIREMENT, Priority, RequirementSource
 EDITABLE_STATES = ("draft", "under_review")
 
 
-class RequirementInput(Input):
+class RequirementInput(GovernedInput):
     title: str = Field(min_length=1, max_length=300)
     description: str | None = None
     priority: Priority = "medium"
@@ -27,7 +27,7 @@ class RequirementInput(Input):
     source: RequirementSource = "interview"
 
 
-class RequirementPatch(Input):
+class RequirementPatch(GovernedPatch):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = None
     priority: Priority | None = None
@@ -52,10 +52,10 @@ class Requirements(Service):
         now = self.now()
         with self.write() as conn:
             self.open_project(conn, project_id)
-            subject = self.engine.create(REQUIREMENT, actor, connection=conn).subject
-            values = given.model_dump()
+            subject = self.create_subject(conn, REQUIREMENT, actor, given)
+            values = given.model_dump(exclude={"workflow", "fields"})
             conn.execute(requirements.insert(), {**values, "id": subject.id, "project_id": project_id})
-            self.audit(conn, actor, subject.id, {}, values, now)
+            self.audit_created(conn, actor, subject, values, now)
             return governed_record(conn, requirements, subject.id)
 
     def update(
@@ -81,9 +81,7 @@ class Requirements(Service):
                     else f"it is {state.replace('_', ' ')}"
                 )
                 raise InvalidInput(f"requirement {requirement_id} cannot be edited: {hint}", field="state")
-            self.bump_subject_version(conn, requirement_id, expected_version, now)
-            conn.execute(requirements.update().where(requirements.c.id == requirement_id).values(**patch))
-            self.audit(conn, actor, requirement_id, row._mapping, patch, now)
+            self.save_governed(conn, actor, requirements, row, patch, expected_version, now)
             return governed_record(conn, requirements, requirement_id)
 
     def get(self, requirement_id: int) -> dict[str, Any]:
@@ -98,7 +96,7 @@ def check_requirements_of(conn: Connection, project_id: int, ids: list[int], fie
     found = set(
         conn.execute(
             select(requirements.c.id).where(
-                requirements.c.id.in_(ids), requirements.c.project_id == project_id
+                requirements.c.id.in_([i for i in ids if is_id(i)]), requirements.c.project_id == project_id
             )
         ).scalars()
     )

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
-from pmflow.domain.services.base import Input, Service, changed, parse
+from pmflow.domain.services.base import GovernedInput, GovernedPatch, Service, changed, is_id, parse
 from pmflow.domain.services.requirements import governed_record
 from pmflow.domain.tables import memberships, risks
 from pmflow.domain.vocabulary import RISK, RiskCategory
@@ -17,7 +17,7 @@ from pmflow.domain.vocabulary import RISK, RiskCategory
 Score = Field(default=None, ge=1, le=5)
 
 
-class RiskInput(Input):
+class RiskInput(GovernedInput):
     title: str = Field(min_length=1, max_length=300)
     category: RiskCategory = "other"
     probability: int | None = Score
@@ -28,7 +28,7 @@ class RiskInput(Input):
     early_warning_indicator: str | None = None
 
 
-class RiskPatch(Input):
+class RiskPatch(GovernedPatch):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     category: RiskCategory | None = None
     probability: int | None = Score
@@ -45,10 +45,15 @@ class Risks(Service):
     def _check_owner(self, conn: Any, project_id: int, owner: int | None) -> None:
         if owner is None:
             return
-        member = conn.execute(
-            memberships.select().where(memberships.c.project_id == project_id, memberships.c.user_id == owner)
-        ).first()
-        if member is None:
+        member = (
+            is_id(owner)
+            and conn.execute(
+                memberships.select().where(
+                    memberships.c.project_id == project_id, memberships.c.user_id == owner
+                )
+            ).first()
+        )
+        if not member:
             raise InvalidInput(
                 f"the owner (user {owner}) is not a member of this project", field="owner_user_id"
             )
@@ -59,10 +64,11 @@ class Risks(Service):
         with self.write() as conn:
             self.open_project(conn, project_id)
             self._check_owner(conn, project_id, given.owner_user_id)
-            subject = self.engine.create(RISK, actor, connection=conn).subject
-            values = given.model_dump()
+            subject = self.create_subject(conn, RISK, actor, given)
+            values = given.model_dump(exclude={"workflow", "fields"})
             conn.execute(risks.insert(), {**values, "id": subject.id, "project_id": project_id})
-            self.audit(conn, actor, subject.id, {}, {k: v for k, v in values.items() if v is not None}, now)
+            columns = {k: v for k, v in values.items() if v is not None}
+            self.audit_created(conn, actor, subject, columns, now)
             return governed_record(conn, risks, subject.id)
 
     def update(
@@ -74,7 +80,5 @@ class Risks(Service):
             row = self.row(conn, risks, risk_id, "risk", lock=True)
             if "owner_user_id" in patch:
                 self._check_owner(conn, row.project_id, patch["owner_user_id"])
-            self.bump_subject_version(conn, risk_id, expected_version, now)
-            conn.execute(risks.update().where(risks.c.id == risk_id).values(**patch))
-            self.audit(conn, actor, risk_id, row._mapping, patch, now)
+            self.save_governed(conn, actor, risks, row, patch, expected_version, now)
             return governed_record(conn, risks, risk_id)

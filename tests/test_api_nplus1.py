@@ -1,0 +1,116 @@
+"""No N+1: a nested list query issues the same number of SQL statements for 10 projects as for 100.
+
+Statements are counted on the app's own engine (``before_cursor_execute``), so everything a request
+does is seen: authentication, the page query, and each DataLoader batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from api_helpers import Api, running_api
+
+PROJECTS = 100
+
+NESTED = """
+query Nested($n: Int!) {
+  projects(first: $n) {
+    edges {
+      node {
+        requirements { totalCount }
+        iterations { totalCount }
+        risks { totalCount }
+        history(first: 10) { totalCount edges { node { trigger } } }
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture
+def api(database_url: str) -> Iterator[Api]:
+    with running_api(database_url) as running:
+        add_projects(running, PROJECTS)
+        yield running
+
+
+def add_projects(api: Api, count: int) -> None:
+    """``count`` more projects, each with a requirement, a risk and more than one history event."""
+    mia = api.actor("mia")
+    for i in range(count):
+        project = api.domain.projects.create(
+            mia, {"customer_id": api.demo.customers["northwind"], "name": f"Load {i:03d}"}
+        )["id"]
+        api.domain.requirements.create(mia, project, {"title": f"Requirement {i}"})
+        api.domain.risks.create(mia, project, {"title": f"Risk {i}"})
+        if i % 2:
+            api.domain.fire(mia, project, "put_on_hold", payload={"reason": "waiting"})
+
+
+@contextmanager
+def counting(api: Api) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = api.built.database.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def statements_for(api: Api, query: str, variables: dict[str, Any]) -> tuple[int, Any]:
+    api.data("{ viewer { id } }")  # warm up: the token's last use is written at most once a minute
+    with counting(api) as statements:
+        data = api.data(query, variables)
+    return len(statements), data
+
+
+def summary(statements: int, n: int) -> str:
+    return f"{statements} statements for {n}"
+
+
+def test_nested_project_list_costs_the_same_for_10_and_100_projects(api: Api) -> None:
+    ten, data = statements_for(api, NESTED, {"n": 10})
+    assert len(data["projects"]["edges"]) == 10
+    hundred, data = statements_for(api, NESTED, {"n": 100})
+    edges = data["projects"]["edges"]
+    assert len(edges) == 100
+    assert sum(e["node"]["requirements"]["totalCount"] for e in edges) >= 97
+    assert sum(e["node"]["risks"]["totalCount"] for e in edges) >= 97
+    assert all(e["node"]["history"]["totalCount"] >= 1 for e in edges)
+    assert any(e["node"]["history"]["totalCount"] >= 2 for e in edges)
+    assert ten == hundred, f"{summary(ten, 10)}, {summary(hundred, 100)}"
+
+
+def test_nested_children_are_batched(api: Api) -> None:
+    """The children of the projects (requirements, iterations, risks, history) cost one batch each:
+    going from 10 to 100 projects adds no statement beyond the per-project row loads."""
+    base = "query($n: Int!) { projects(first: $n) { edges { node { id } } } }"
+    bare_ten, _ = statements_for(api, base, {"n": 10})
+    bare_hundred, _ = statements_for(api, base, {"n": 100})
+    nested_ten, _ = statements_for(api, NESTED, {"n": 10})
+    nested_hundred, _ = statements_for(api, NESTED, {"n": 100})
+    assert nested_ten - bare_ten == nested_hundred - bare_hundred, (
+        f"children: {nested_ten - bare_ten} statements for 10, {nested_hundred - bare_hundred} for 100"
+    )
+
+
+def test_nodes_by_ids_costs_the_same_for_10_and_100_ids(api: Api) -> None:
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Project { name } } }"
+    visible = api.data("{ projects(first: 100) { edges { node { id } } } }")["projects"]["edges"]
+    project_ids = [e["node"]["id"] for e in visible]
+    ten, data = statements_for(api, query, {"ids": project_ids[:10]})
+    assert all(data["nodes"])
+    hundred, data = statements_for(api, query, {"ids": project_ids[:100]})
+    assert len(data["nodes"]) == 100 and all(data["nodes"])
+    assert ten == hundred, f"{summary(ten, 10)}, {summary(hundred, 100)}"
