@@ -34,9 +34,7 @@ def test_hook_is_documented_with_its_signature(hook: str) -> None:
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_is_exercised_by_a_test(hook: str) -> None:
     others = [p for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_docs.py"]
-    assert any(f"def {hook}(" in p.read_text(encoding="utf-8") for p in others), (
-        f"no test implements {hook}"
-    )
+    assert any(f"def {hook}(" in p.read_text(encoding="utf-8") for p in others), f"no test implements {hook}"
 
 
 def test_documented_hooks_exist() -> None:

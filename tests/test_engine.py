@@ -81,7 +81,7 @@ transitions:
   - trigger: corrupt
     source: open
     internal: true
-    actions: [{set_fields: {priority: 99}}]
+    actions: [corrupt_priority]
 """
 
 
@@ -129,6 +129,8 @@ class Switches:
         return [
             Action("explode_when_asked", self._explode),
             Action("record", self._record, argument={"type": "string"}),
+            # validation rejects {set_fields: {priority: 99}}: only code can write a bad value
+            Action("corrupt_priority", lambda context, _argument: context.set_field("priority", 99)),
         ]
 
     @hookimpl

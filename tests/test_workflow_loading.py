@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from pmflow.core.definitions import Ref, WorkflowDefinition
+from pmflow.core.errors import InvalidInput
+from pmflow.core.fields import check_fields
 from pmflow.core.plugins import Catalog, make_plugin_manager
 from pmflow.core.registry import WorkflowRegistry, check_files
 from pmflow.core.schema import StateModel, TimeoutModel, TransitionModel, WorkflowModel
@@ -416,3 +418,43 @@ def test_a_transition_declared_on_a_parent_never_leaves_its_final_child(
     assert definition is not None
     assert "drop" in definition.transitions_from("work.doing")
     assert definition.transitions_from("work.finished") == {}
+
+
+def test_yaml_merge_keys_share_parts_of_transitions(write_workflow: Write, catalog: Catalog) -> None:
+    text = textwrap.dedent(
+        """\
+        workflow: merged
+        version: 1
+        subject: thing
+        initial: draft
+        settings:
+          review: &review {dest: review, roles: [author], actions: [{emit: review_requested}]}
+        states:
+          - name: draft
+          - name: rework
+          - name: review
+          - name: done
+            final: true
+        transitions:
+          - {<<: *review, trigger: submit, source: draft}
+          - {<<: *review, trigger: resubmit, source: rework}
+          - {trigger: reject, source: review, dest: rework}
+          - {trigger: accept, source: review, dest: done}
+        """
+    )
+    definition = WorkflowRegistry.load([write_workflow(text)], catalog).get("merged")
+    assert definition is not None
+    resubmit = definition.transition_for("rework", "resubmit")
+    assert resubmit is not None
+    assert (resubmit.dest, resubmit.roles, resubmit.actions) == (
+        "review",
+        {"author"},
+        (Ref("emit", "review_requested"),),
+    )
+
+
+def test_field_formats_are_enforced_on_every_write(support: WorkflowDefinition) -> None:
+    check_fields(support, {"follow_up_on": "2024-02-29"}, complete=False)
+    with pytest.raises(InvalidInput) as raised:
+        check_fields(support, {"follow_up_on": "next tuesday"}, complete=False)
+    assert str(raised.value) == "field 'follow_up_on': 'next tuesday' is not a 'date'"

@@ -6,12 +6,17 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
-from pmflow.core.plugins import Catalog
+from pmflow.core.hookspecs import hookimpl
+from pmflow.core.loader import Locator
+from pmflow.core.plugins import DEFAULT_PLUGINS, Catalog, CatalogError, make_plugin_manager
 from pmflow.core.problems import Problem, WorkflowValidationError
 from pmflow.core.registry import WorkflowRegistry, check_files
+from pmflow.core.types import Action, ArgumentScope, Condition
 
 Write = Callable[..., Path]
 
@@ -1334,3 +1339,631 @@ def test_the_example_output_in_the_reference_is_what_validation_prints(
     _, problems = check_files([Path("workflows")], catalog)
     assert [str(p) for p in problems] == shown[:-1]
     assert shown[-1] == f"{len(problems)} problems in 1 file"
+
+
+# ---- YAML merge keys ----------------------------------------------------------------------------
+
+
+def test_a_mistake_merged_in_from_an_anchor_is_reported_where_it_is_written(
+    check: Callable[..., list[Problem]],
+) -> None:
+    text = HEAD + flow(
+        """
+        settings:
+          shared: &go {source: a, dest: bb, dset: b}
+          more: &more
+            <<: *go
+            label: Go
+          fields: &fields
+            goal: {tpye: string}
+        fields:
+          <<: *fields
+        states:
+          - name: a
+          - name: b
+            final: true
+        transitions:
+          - <<: *more
+            trigger: go
+        """
+    )
+    problems = check(text)
+    assert [(where(p), p.message, p.suggestion) for p in problems] == [
+        (at(text, "^dset: b"), "unknown key 'dset' in transitions[0]", "did you mean 'dest'?"),
+        (at(text, "tpye"), "unknown keyword 'tpye' in schema of field 'goal'", "did you mean 'type'?"),
+        # after the structural mistake is fixed, the meaning of the merged keys is checked too
+    ]
+    fixed = text.replace(", dset: b", "")
+    problems = check(fixed)
+    assert [(where(p), p.message) for p in problems] == [
+        (at(fixed, "bb"), "unknown destination state 'bb'"),
+        (at(fixed, "tpye"), "unknown keyword 'tpye' in schema of field 'goal'"),
+    ]
+
+
+def test_a_merged_key_without_a_position_falls_back_to_its_mapping() -> None:
+    tree = YAML(typ="rt").load("base: &b {x: 1}\nitems:\n  - <<: *b\n    y: 2\n")
+    locator = Locator("f.yaml", tree)
+    assert locator.position(("items", 0, "x")) == (1, 14)  # where the anchor writes it
+    assert locator.position(("items", 0, "x"), key=True) == (1, 11)
+    assert locator.position(("items", 0, "y")) == (4, 8)
+    tree["items"][0]["z"] = 3  # a key with no position at all: the mapping's own
+    assert locator.position(("items", 0, "z")) == (3, 5)
+
+
+def test_an_internal_error_is_a_problem_of_that_file_only(
+    write_workflow: Write, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pmflow.core.registry as registry
+
+    good = write_workflow(TWO, "good.yaml")
+    bad = write_workflow(TWO.replace("workflow: w", "workflow: boom"), "bad.yaml")
+    real = registry.build_definition
+
+    def flaky(locator: Any, model: Any, catalog: Catalog, **kwargs: Any) -> Any:
+        if model.workflow == "boom":
+            raise KeyError("dest")
+        return real(locator, model, catalog, **kwargs)
+
+    monkeypatch.setattr(registry, "build_definition", flaky)
+    definitions, problems = check_files([good.parent], catalog)
+    assert [d.source_file for d in definitions] == [str(good)]
+    assert [(p.file, where(p), p.message) for p in problems] == [
+        (str(bad), (1, 1), "internal error while checking this file: KeyError: 'dest'")
+    ]
+    assert problems[0].suggestion and "bug" in problems[0].suggestion
+
+
+# ---- arguments that name states and fields ------------------------------------------------------
+
+NAMING = HEAD.replace("initial: a", "initial: open") + flow(
+    """
+    fields:
+      reason: {type: string, minLength: 1}
+      flag: {type: boolean}
+      due: {type: string, format: date}
+      owner: {type: string, required: true}
+    states:
+      - name: open
+      - name: work
+        states:
+          - name: fixing
+      - name: hold
+      - name: done
+        final: true
+    transitions:
+      - {trigger: start, source: open, dest: work}
+      - {trigger: park, source: work, dest: hold}
+      - {trigger: finish, source: [work, hold], dest: done}
+      - trigger: resume
+        source: hold
+        dest: work
+        payload: {type: object, properties: {why: {type: string}}}
+        REF
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("ref", "needle", "message", "suggestion"),
+    [
+        (
+            "conditions: [{came_from: opne}]",
+            "opne",
+            "bad argument for condition 'came_from': unknown state 'opne'",
+            "did you mean 'open'?",
+        ),
+        (
+            "conditions: [{came_from: fixing}]",
+            "fixing}",
+            "bad argument for condition 'came_from': unknown state 'fixing'",
+            "did you mean 'work.fixing'?",
+        ),
+        (
+            "unless: [{fields_set: [reason, reson]}]",
+            "reson",
+            "bad argument for condition 'fields_set': unknown field 'reson'",
+            "did you mean 'reason'?",
+        ),
+        (
+            "actions: [{copy_payload: {why: reasn}}]",
+            "reasn",
+            "bad argument for action 'copy_payload': unknown field 'reasn'",
+            "did you mean 'reason'?",
+        ),
+        (
+            "actions: [{copy_payload: [why]}]",
+            "[^why]",
+            "bad argument for action 'copy_payload': unknown field 'why'",
+            "the workflow declares: due, flag, owner, reason",
+        ),
+        (
+            "actions: [{set_fields: {flagg: true}}]",
+            "flagg",
+            "bad argument for action 'set_fields': unknown field 'flagg'",
+            "did you mean 'flag'?",
+        ),
+        (
+            "actions: [{set_fields: {flag: 'yes'}}]",
+            "{^flag: 'yes'}",
+            "bad argument for action 'set_fields': value for field 'flag': 'yes' is not of type 'boolean'",
+            None,
+        ),
+        (
+            "actions: [{set_fields: {due: '2024-13-01'}}]",
+            "{^due: '2024-13-01'}",
+            "bad argument for action 'set_fields': value for field 'due': '2024-13-01' is not a 'date'",
+            None,
+        ),
+        (
+            "actions: [{set_fields: {due: 2024-03-01}}]",
+            "{^due: 2024",
+            "bad argument for action 'set_fields': value for field 'due': "
+            "datetime.date(2024, 3, 1) is not of type 'string'",
+            "YAML reads 2024-03-01 as a date: write '2024-03-01' in quotes",
+        ),
+        (
+            "actions: [{set_fields: {owner: null}}]",
+            "{^owner: null}",
+            "bad argument for action 'set_fields': value for field 'owner': None is not of type 'string'",
+            None,
+        ),
+    ],
+)
+def test_arguments_that_name_states_and_fields_are_checked(
+    one: Callable[..., Problem], ref: str, needle: str, message: str, suggestion: str | None
+) -> None:
+    text = NAMING.replace("REF", ref)
+    problem = one(text)
+    assert (where(problem), problem.message, problem.suggestion) == (at(text, needle), message, suggestion)
+
+
+def test_arguments_that_name_declared_states_and_fields_pass(write_workflow: Write, catalog: Catalog) -> None:
+    refs = (
+        "conditions: [{came_from: work.fixing}, {fields_set: [reason, flag]}]\n"
+        "    actions: [{copy_payload: {why: reason}},"
+        " {set_fields: {flag: true, reason: null, due: '2024-02-29'}}]"
+    )
+    definitions, problems = check_files([write_workflow(NAMING.replace("REF", refs))], catalog)
+    assert problems == [] and len(definitions) == 1
+
+
+def test_state_actions_check_their_arguments_too(one: Callable[..., Problem]) -> None:
+    text = TWO.replace("  - name: b\n", "  - name: b\n    on_enter: [{set_fields: {closed: true}}]\n")
+    problem = one(text)
+    assert where(problem) == at(text, "closed")
+    assert problem.message == "bad argument for action 'set_fields': unknown field 'closed'"
+    assert problem.suggestion == "the workflow declares no fields: add it under 'fields:'"
+
+
+def test_a_field_with_a_broken_schema_is_still_declared(check: Callable[..., list[Problem]]) -> None:
+    text = with_fields("goal: {type: strng}\n").replace(
+        "dest: b", "dest: b\n    conditions: [{fields_set: [goal]}]"
+    )
+    assert [p.message for p in check(text)] == [
+        "bad schema of field 'goal': unknown type 'strng' (at 'type')"
+    ]
+
+
+def test_a_plugin_checks_its_argument_against_the_files_states_and_fields(
+    write_workflow: Write, catalog: Catalog
+) -> None:
+    seen: list[ArgumentScope] = []
+
+    def at_least(scope: ArgumentScope, argument: Any) -> list[str]:
+        seen.append(scope)
+        return (
+            [f"'{argument['of']}' is not a number field (use one of: size)"]
+            if argument["of"] != "size"
+            else []
+        )
+
+    def broken(_scope: ArgumentScope, _argument: Any) -> list[str]:
+        raise ValueError("oops")
+
+    plugin_catalog = Catalog(
+        conditions={
+            **catalog.conditions,
+            "at_least": Condition(
+                "at_least", lambda _c, _a: None, argument={"type": "object"}, check_argument=at_least
+            ),
+        },
+        actions={
+            **catalog.actions,
+            "broken": Action("broken", lambda _c, _a: None, argument={}, check_argument=broken),
+        },
+    )
+    text = with_fields("size: {type: integer}\nnote: {type: string}\n").replace(
+        "dest: b", "dest: b\n    conditions: [{at_least: {of: note}}]\n    actions: [{broken: 1}]"
+    )
+    _, problems = check_files([write_workflow(text)], plugin_catalog)
+    assert [(where(p), p.message, p.suggestion) for p in problems] == [
+        (
+            at(text, "of: ^note"),
+            "bad argument for condition 'at_least': 'note' is not a number field",
+            "use one of: size",
+        ),
+        (
+            at(text, "{broken: ^1}"),
+            "could not check the argument of action 'broken': ValueError: oops",
+            "the plugin providing it has a bug: report it",
+        ),
+    ]
+    (scope,) = seen
+    assert scope.states == {"a", "b"}
+    assert scope.fields == {"size", "note"}
+    assert scope.field_schemas == {"size": {"type": "integer"}, "note": {"type": "string"}}
+
+
+# ---- a mistake inside a transition does not hide the checks of the whole -------------------------
+
+GRAPH = HEAD + flow(
+    """
+    states:
+      - name: a
+      - name: b
+      - name: lost
+      - name: stuck
+      - name: done
+        final: true
+    transitions:
+      - {trigger: go, source: a, dest: b, MISTAKE}
+      - {trigger: jam, source: b, dest: stuck}
+      - {trigger: finish, source: b, dest: done}
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "needle", "message"),
+    [
+        ("conditions: [coment_given]", "coment_given", "unknown condition 'coment_given'"),
+        ("actions: [{emit: 3}]", "{emit: ^3}", "bad argument for action 'emit': 3 is not of type 'string'"),
+        ("payload: {type: string}", "type: ^string}", "a payload schema must have type 'object'"),
+        ("label: Go, roles: [x, x]", None, None),
+    ],
+)
+def test_a_mistake_in_a_transition_does_not_skip_the_graph_checks(
+    check: Callable[..., list[Problem]], mistake: str, needle: str | None, message: str | None
+) -> None:
+    text = GRAPH.replace("MISTAKE", mistake)
+    if needle is None:  # no mistake at all: the graph's problems alone
+        text = text.replace(", dest: stuck", ", dest: stuck, unless: [comment_given]")
+    problems = check(text)
+    expected = [
+        (at(text, "name: ^lost"), "state 'lost' is unreachable from the initial state 'a'"),
+        (at(text, "name: ^stuck"), "state 'stuck' has no path to a final state"),
+    ]
+    if needle is not None:
+        expected.insert(2, (at(text, needle), str(message)))
+    assert [(where(p), p.message) for p in problems] == expected
+
+
+def test_an_unknown_state_in_a_transition_skips_the_graph_checks(one: Callable[..., Problem]) -> None:
+    text = GRAPH.replace(", MISTAKE", "").replace("dest: stuck", "dest: stuk")
+    problem = one(text)  # no phantom "unreachable" or "no path to a final state"
+    assert (where(problem), problem.message) == (at(text, "stuk"), "unknown destination state 'stuk'")
+
+
+def test_a_bad_transition_still_counts_for_duplicate_triggers(check: Callable[..., list[Problem]]) -> None:
+    text = TWO + "  - {trigger: go, source: [a, b], dest: b, conditions: [coment_given]}\n"
+    problems = check(text)
+    first = at(text, "- trigger: go")[0]
+    assert [(where(p), p.message) for p in problems] == [
+        (at(text, "{trigger: ^go"), f"duplicate trigger 'go' from a (already declared on line {first})"),
+        (
+            at(text, "[a, ^b]"),
+            "'b' is a final state and cannot be left; remove 'final: true' or this transition",
+        ),
+        (at(text, "coment_given"), "unknown condition 'coment_given'"),
+    ]
+
+
+def test_a_transition_needs_a_source(one: Callable[..., Problem]) -> None:
+    text = TWO + "  - {trigger: never, source: [], dest: b}\n"
+    problem = one(text)
+    assert where(problem) == at(text, "source: ^[]")
+    assert problem.message == "a transition needs at least one source"
+    assert problem.suggestion and '"*"' in problem.suggestion
+
+
+# ---- timeouts the timer could never fire -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "needs"),
+    [
+        ("conditions: [comment_given]", "needs a comment (condition 'comment_given')"),
+        (
+            "payload: {type: object, required: [reason], properties: {reason: {type: string}}}",
+            "needs a payload (required: reason)",
+        ),
+        ("payload: {type: object, minProperties: 1}", "needs a payload ({} should be non-empty)"),
+    ],
+)
+def test_a_timeout_whose_transition_needs_a_comment_or_payload(
+    one: Callable[..., Problem], extra: str, needs: str
+) -> None:
+    text = (
+        with_timeout("P3D")
+        .replace(
+            "{trigger: remind, source: a, internal: true}",
+            "{trigger: remind, source: a, internal: true, EXTRA}",
+        )
+        .replace("EXTRA", extra)
+    )
+    problem = one(text)
+    assert where(problem) == at(text, "trigger: ^remind}")
+    line = at(text, "- {trigger: remind")[0]
+    assert problem.message == (
+        f"timeout trigger 'remind' can never be fired by the timer: the transition on line {line} {needs}"
+    )
+    assert problem.suggestion and "without a comment or payload" in problem.suggestion
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "unless: [comment_given]",
+        "payload: {type: object, properties: {reason: {type: string}}}",
+        "conditions: [{fields_set: [note]}]",
+    ],
+)
+def test_a_timeout_whose_transition_the_timer_can_fire(
+    write_workflow: Write, catalog: Catalog, extra: str
+) -> None:
+    text = with_timeout("P3D").replace("internal: true}", f"internal: true, {extra}}}")
+    text = text.replace("states:", "fields:\n  note: {type: string}\nstates:")
+    definitions, problems = check_files([write_workflow(text)], catalog)
+    assert problems == [] and len(definitions) == 1
+
+
+# ---- schemas: nested keywords, formats, `required`, lists of types --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "needle", "inside"),
+    [
+        ("{type: object, properties: {name: {tpye: string}}}", "tpye", "properties/name"),
+        ("{type: array, items: {tpye: string}}", "tpye", "items"),
+        ("{type: array, prefixItems: [{type: string}, {tpye: integer}]}", "tpye", "prefixItems/1"),
+        ("{type: object, additionalProperties: {tpye: string}}", "tpye", "additionalProperties"),
+        ("{$defs: {name: {tpye: string}}, $ref: '#/$defs/name'}", "tpye", "$defs/name"),
+        ("{allOf: [{type: string}, {maxLenght: 3}]}", "maxLenght", "allOf/1"),
+        ("{anyOf: [{type: string, minLenght: 1}, {type: 'null'}]}", "minLenght", "anyOf/0"),
+        ("{oneOf: [{type: integer, minimun: 1}, {type: string}]}", "minimun", "oneOf/0"),
+        ("{type: string, not: {enmu: [x]}}", "enmu", "not"),
+        ("{if: {cnst: 1}, then: {type: integer}, else: {type: string}}", "cnst", "if"),
+        ("{if: {const: 1}, then: {mnimum: 1}, else: {type: string}}", "mnimum", "then"),
+        ("{if: {const: 1}, then: {type: integer}, else: {patern: x}}", "patern", "else"),
+        (
+            "{type: array, items: {type: object, properties: {due: {type: string, fromat: date}}}}",
+            "fromat",
+            "items/properties/due",
+        ),
+    ],
+)
+def test_misspelt_keywords_in_nested_subschemas(
+    one: Callable[..., Problem], schema: str, needle: str, inside: str
+) -> None:
+    text = with_fields(f"goal: {schema}\n")
+    problem = one(text)
+    assert where(problem) == at(text, needle)
+    assert problem.message == f"unknown keyword '{needle}' in schema of field 'goal' (at '{inside}')"
+    assert problem.suggestion and problem.suggestion.startswith("did you mean '")
+
+
+def test_each_nested_mistake_at_its_own_position(check: Callable[..., list[Problem]]) -> None:
+    text = plus(
+        """
+        - trigger: hold
+          source: a
+          dest: b
+          payload:
+            type: object
+            properties:
+              reason: {type: string, maxLenght: 3}
+              until: {type: string, format: dat}
+              tags: {type: array, items: {tpye: string}}
+        """
+    )
+    assert [(where(p), p.message, p.suggestion) for p in check(text)] == [
+        (
+            at(text, "maxLenght"),
+            "unknown keyword 'maxLenght' in payload schema (at 'properties/reason')",
+            "did you mean 'maxLength'?",
+        ),
+        (
+            at(text, "format: ^dat"),
+            "bad payload schema: unknown format 'dat' (at 'properties/until/format')",
+            "did you mean 'date'?",
+        ),
+        (
+            at(text, "tpye"),
+            "unknown keyword 'tpye' in payload schema (at 'properties/tags/items')",
+            "did you mean 'type'?",
+        ),
+    ]
+
+
+def test_a_property_named_like_a_keyword_is_not_a_keyword(write_workflow: Write, catalog: Catalog) -> None:
+    fields = "address: {type: object, properties: {type: {type: string}, tpye: {type: integer}}}\n"
+    definitions, problems = check_files([write_workflow(with_fields(fields))], catalog)
+    assert problems == [] and len(definitions) == 1
+
+
+def test_unknown_format(one: Callable[..., Problem]) -> None:
+    text = with_fields("due: {type: string, format: datum}\n")
+    problem = one(text)
+    assert where(problem) == at(text, "datum")
+    assert problem.message == "bad schema of field 'due': unknown format 'datum' (at 'format')"
+    assert problem.suggestion == "did you mean 'date'?"
+
+
+def test_a_standard_format_this_installation_cannot_check(
+    one: Callable[..., Problem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pmflow.core.validation as validation
+
+    monkeypatch.setattr(validation, "CHECKED_FORMATS", validation.CHECKED_FORMATS - {"email"})
+    text = with_fields("contact: {type: string, format: email}\n")
+    problem = one(text)
+    assert where(problem) == at(text, "format: ^email")
+    assert problem.message == (
+        "bad schema of field 'contact': format 'email' is not checked by this installation (at 'format')"
+    )
+    assert problem.suggestion and "jsonschema[format-nongpl]" in problem.suggestion
+
+
+@pytest.mark.parametrize(
+    ("value", "suggestion"),
+    [
+        ('"yes"', "write 'required: true'"),
+        ("yes", "write 'required: true'"),
+        ("'true'", "write 'required: true'"),
+        ("off", "write 'required: false'"),
+        ("1", "write 'required: true'"),
+        ("maybe", "write 'required: true' or 'required: false'"),
+    ],
+)
+def test_required_must_be_true_or_false(one: Callable[..., Problem], value: str, suggestion: str) -> None:
+    text = with_fields(f"goal: {{type: string, required: {value}}}\n")
+    problem = one(text)
+    assert where(problem) == at(text, f"required: ^{value}")
+    shown = value if value == "1" else "'" + value.strip("'\"") + "'"
+    assert problem.message == f"'required' of field 'goal' must be true or false, got {shown}"
+    assert problem.suggestion == suggestion
+
+
+def test_required_with_a_list_keeps_its_json_schema_meaning(write_workflow: Write, catalog: Catalog) -> None:
+    fields = "address: {type: object, required: [city], properties: {city: {type: string}}}\n"
+    (definition,) = WorkflowRegistry.load([write_workflow(with_fields(fields))], catalog)
+    address = definition.fields["address"]
+    assert address.required is False and address.schema["required"] == ["city"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "needle", "message", "suggestion"),
+    [
+        (
+            "{type: [string, intger]}",
+            "intger",
+            "bad schema of field 'size': unknown type 'intger' (at 'type/1')",
+            "did you mean 'integer'?",
+        ),
+        (
+            "{type: [text, 'null']}",
+            "text",
+            "bad schema of field 'size': unknown type 'text' (at 'type/0')",
+            "use one of: array, boolean, integer, null, number, object, string",
+        ),
+        (
+            "{type: [string, 3]}",
+            "3",
+            "bad schema of field 'size': unknown type 3 (at 'type/1')",
+            "use one of: array, boolean, integer, null, number, object, string",
+        ),
+        (
+            "{type: [string, string]}",
+            "string, ^string",
+            "bad schema of field 'size': type 'string' is listed twice (at 'type/1')",
+            None,
+        ),
+        ("{type: []}", "[]", "bad schema of field 'size': the list of types is empty (at 'type')", None),
+        (
+            "{type: {a: 1}}",
+            "{a: 1}",
+            "bad schema of field 'size': type must be a type name or a list of them, got a mapping "
+            "(at 'type')",
+            "use one of: array, boolean, integer, null, number, object, string",
+        ),
+        (
+            "{type: array, items: {type: [strng, 'null']}}",
+            "strng",
+            "bad schema of field 'size': unknown type 'strng' (at 'items/type/0')",
+            "did you mean 'string'?",
+        ),
+    ],
+)
+def test_bad_types_are_named_one_by_one(
+    one: Callable[..., Problem], schema: str, needle: str, message: str, suggestion: str | None
+) -> None:
+    text = with_fields(f"size: {schema}\n")
+    problem = one(text)
+    assert (where(problem), problem.message, problem.suggestion) == (at(text, needle), message, suggestion)
+
+
+# ---- what plugins provide ---------------------------------------------------------------------------
+
+
+def _catalog_with(**hooks: Callable[[], list[Any]]) -> Catalog:
+    plugin = type("BrokenPlugin", (), {name: staticmethod(hookimpl(fn)) for name, fn in hooks.items()})()
+    return Catalog.from_plugins(make_plugin_manager([*DEFAULT_PLUGINS, plugin]))
+
+
+def _check(_context: Any, _argument: Any) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("hook", "item", "message"),
+    [
+        (
+            "pmflow_conditions",
+            Condition("too_big", _check, argument={"type": "integr"}),
+            "condition 'too_big' (from pmflow_conditions in module 'test_workflow_validation') has an "
+            "invalid argument schema: unknown type 'integr' (did you mean 'integer'?) (at 'type')",
+        ),
+        (
+            "pmflow_actions",
+            Action("notify", _check, argument={"type": "object", "minProperties": -1}),
+            "action 'notify' (from pmflow_actions in module 'test_workflow_validation') has an invalid "
+            "argument schema: -1 is less than the minimum of 0 (at 'minProperties')",
+        ),
+        (
+            "pmflow_actions",
+            Action("notify", _check, argument=["string"]),  # type: ignore[arg-type]
+            "action 'notify' (from pmflow_actions in module 'test_workflow_validation'): its argument "
+            "schema must be a mapping, got ['string']",
+        ),
+        (
+            "pmflow_conditions",
+            Action("ready", _check),
+            "pmflow_conditions in module 'test_workflow_validation' returned "
+            "Action(name='ready', run=<function _check",
+        ),
+        (
+            "pmflow_actions",
+            {"name": "notify"},
+            "pmflow_actions in module 'test_workflow_validation' returned {'name': 'notify'}, not a Action",
+        ),
+        (
+            "pmflow_conditions",
+            Condition("health at least", _check),
+            "condition name 'health at least' (from pmflow_conditions in module "
+            "'test_workflow_validation') is not an identifier",
+        ),
+        (
+            "pmflow_conditions",
+            Condition("ready", _check, check_argument="states"),  # type: ignore[arg-type]
+            "condition 'ready' (from pmflow_conditions in module 'test_workflow_validation'): "
+            "check_argument must be a function, got 'states'",
+        ),
+    ],
+)
+def test_a_plugins_broken_condition_or_action_is_named_at_startup(hook: str, item: Any, message: str) -> None:
+    def provide() -> list[Any]:
+        return [item]
+
+    with pytest.raises(CatalogError) as raised:
+        _catalog_with(**{hook: provide})
+    assert str(raised.value).startswith(message)
+
+
+def test_a_plugins_good_argument_schema_is_accepted() -> None:
+    def provide() -> list[Any]:
+        return [Condition("health_at_least", _check, argument={"type": "integer", "minimum": 0})]
+
+    catalog = _catalog_with(pmflow_conditions=provide)
+    assert catalog.conditions["health_at_least"].argument == {"type": "integer", "minimum": 0}
+    assert "comment_given" in catalog.conditions

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, or_, select
 from pmflow.core.definitions import SEPARATOR
 from pmflow.core.hookspecs import hookimpl
 from pmflow.core.tables import events
-from pmflow.core.types import Action, Condition, TransitionContext
+from pmflow.core.types import Action, ArgumentScope, Condition, TransitionContext
 
 _NAMES = {"type": "array", "items": {"type": "string"}, "minItems": 1}
 
@@ -66,6 +66,29 @@ def _copy_payload(context: TransitionContext, names: list[str] | Mapping[str, st
             context.set_field(field, context.payload[key])
 
 
+# Checked at load (``check_argument``): names of states and fields must be declared by the file.
+def _known_state(scope: ArgumentScope, state: str) -> list[str]:
+    message = scope.unknown_state(state)
+    return [message] if message else []
+
+
+def _known_fields(scope: ArgumentScope, names: list[str]) -> list[str]:
+    return [message for name in names if (message := scope.unknown_field(name))]
+
+
+def _settable_fields(scope: ArgumentScope, values: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    for name, value in values.items():
+        message = scope.unknown_field(name) or scope.bad_value(name, value)
+        if message:
+            problems.append(message)
+    return problems
+
+
+def _payload_targets(scope: ArgumentScope, names: list[str] | Mapping[str, str]) -> list[str]:
+    return _known_fields(scope, list(names.values()) if isinstance(names, Mapping) else names)
+
+
 def _emit(context: TransitionContext, topic: str) -> None:
     context.emit(topic, {"subject_id": context.subject.id, "trigger": context.trigger})
 
@@ -84,12 +107,14 @@ def pmflow_conditions() -> Iterable[Condition]:
             check=_came_from,
             description="the subject entered its current state from the given state (e.g. to resume)",
             argument={"type": "string", "minLength": 1},
+            check_argument=_known_state,
         ),
         Condition(
             name="fields_set",
             check=_fields_set,
             description="the listed custom fields are filled in",
             argument=_NAMES,
+            check_argument=_known_fields,
         ),
     ]
 
@@ -102,6 +127,7 @@ def pmflow_actions() -> Iterable[Action]:
             run=_set_fields,
             description="set custom fields to fixed values",
             argument={"type": "object", "minProperties": 1},
+            check_argument=_settable_fields,
         ),
         Action(
             name="copy_payload",
@@ -116,6 +142,7 @@ def pmflow_actions() -> Iterable[Action]:
                     {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"}},
                 ]
             },
+            check_argument=_payload_targets,
         ),
         Action(
             name="emit",

@@ -15,7 +15,8 @@ from pmflow.core.problems import did_you_mean
 
 @lru_cache(maxsize=1024)
 def _validator(field: FieldDef) -> Draft202012Validator:
-    return Draft202012Validator(dict(field.schema))
+    # `format` (date, email, ...) is enforced: validation accepts only formats the checker knows
+    return Draft202012Validator(dict(field.schema), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def check_fields(definition: WorkflowDefinition, data: Mapping[str, Any], *, complete: bool) -> None:

@@ -33,7 +33,9 @@ class Locator:
         for index, step in enumerate(loc):
             if isinstance(node, CommentedMap) and step in node:
                 at_key = key and index == len(loc) - 1
-                line, column = node.lc.key(step) if at_key else node.lc.value(step)
+                found = _own_position(node, step, at_key)
+                # a key merged in (`<<: *anchor`) has no position of its own in this mapping
+                line, column = found if found is not None else (node.lc.line, node.lc.col)
                 node = node[step]
             elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
                 line, column = node.lc.item(step)
@@ -45,6 +47,21 @@ class Locator:
     def problem(self, loc: Loc, message: str, suggestion: str | None = None, *, key: bool = False) -> Problem:
         line, column = self.position(loc, key=key)
         return Problem(self.file, line, column, message, suggestion)
+
+
+def _own_position(node: CommentedMap, step: Any, key: bool) -> tuple[int, int] | None:
+    """Where ``step`` (0-based) is written: in ``node`` itself, or in the mapping a merge key
+    (``<<: *anchor``) brought it from, searched in the order the merge gives precedence."""
+    if step in (node.lc.data or {}):  # None when every key was merged in
+        position: tuple[int, int] = node.lc.key(step) if key else node.lc.value(step)
+        return position
+    for item in getattr(node, "merge", None) or ():
+        source = item[-1] if isinstance(item, tuple) else item  # ruamel 0.18 keeps (index, map)
+        if isinstance(source, CommentedMap) and step in source:
+            found = _own_position(source, step, key)
+            if found is not None:
+                return found
+    return None
 
 
 def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
@@ -94,7 +111,7 @@ def check_structure(locator: Locator) -> tuple[WorkflowModel | None, list[Proble
     """Keys and types, every mistake at once, each with its position."""
     tree = locator.tree
     if not isinstance(tree, CommentedMap):
-        found = "the file is empty" if tree is None else f"found {_shown(_plain(tree))}"
+        found = "the file is empty" if tree is None else f"found {shown(_plain(tree))}"
         return None, [
             Problem(
                 locator.file,
@@ -234,7 +251,7 @@ def _problem_from(locator: Locator, detail: Any) -> Problem:
         )
     if kind in _EXPECTED:
         return locator.problem(
-            loc, f"{where}: expected {_EXPECTED[kind]}, got {_shown(detail['input'])}", _hint(loc, detail)
+            loc, f"{where}: expected {_EXPECTED[kind]}, got {shown(detail['input'])}", _hint(loc, detail)
         )
     if kind == "too_short":
         return locator.problem(loc, f"{where}: must not be empty")
@@ -260,7 +277,7 @@ _EXPECTED = {
 JSON_TYPES = frozenset({"array", "boolean", "integer", "null", "number", "object", "string"})
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """How a wrongly typed value reads in a message."""
     if value is None:
         return "nothing"

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pluggy
+from jsonschema import Draft202012Validator, SchemaError
 
 from pmflow.core import hookspecs
+from pmflow.core.loader import JSON_TYPES
+from pmflow.core.problems import did_you_mean
 from pmflow.core.types import Action, Condition
 
 ENTRY_POINT_GROUP = "pmflow"
@@ -54,7 +58,12 @@ def _plugin_name(obj: object) -> str | None:
 
 
 class CatalogError(Exception):
-    """Two plugins claim the same condition or action name."""
+    """A plugin's condition or action cannot be used: a name claimed twice, an item that is not a
+    ``Condition``/``Action``, a name that is not an identifier, or an invalid argument schema."""
+
+
+# What a workflow file can name: `{fields_set: [...]}`, `[comment_given]`.
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -70,9 +79,63 @@ class Catalog:
 
     @classmethod
     def from_plugins(cls, pm: pluggy.PluginManager) -> Catalog:
-        conditions: dict[str, Condition] = _merge("condition", pm.hook.pmflow_conditions())
-        actions: dict[str, Action] = _merge("action", pm.hook.pmflow_actions())
+        """Every plugin's conditions and actions, each checked; ``CatalogError`` names the culprit."""
+        conditions = _merge("condition", _provided(pm.hook.pmflow_conditions, "condition", Condition))
+        actions = _merge("action", _provided(pm.hook.pmflow_actions, "action", Action))
         return cls(conditions=conditions, actions=actions)
+
+
+def _provided(hook: Any, kind: str, expected: type[T]) -> Iterable[Iterable[T]]:
+    """Each implementation's items, in the order pluggy calls them, checked one by one so that a
+    mistake names the plugin module it comes from."""
+    for impl in reversed(hook.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        module = getattr(impl.function, "__module__", None) or impl.plugin_name
+        items = list(impl.function() or ())
+        for item in items:
+            _check_item(kind, expected, item, module)
+        yield items
+
+
+def _check_item(kind: str, expected: type[Any], item: object, module: str) -> None:
+    where = f"(from {_hook_name(kind)} in module '{module}')"
+    if not isinstance(item, expected):
+        raise CatalogError(
+            f"{_hook_name(kind)} in module '{module}' returned {item!r}, not a {expected.__name__}"
+        )
+    name = item.name
+    if not isinstance(name, str) or not IDENTIFIER.match(name):
+        raise CatalogError(
+            f"{kind} name {name!r} {where} is not an identifier: use letters, digits and '_', "
+            "not starting with a digit"
+        )
+    for attribute in ("check", "run", "check_argument"):
+        function = getattr(item, attribute, None)
+        if function is not None and not callable(function):
+            raise CatalogError(f"{kind} '{name}' {where}: {attribute} must be a function, got {function!r}")
+    schema = item.argument
+    if schema is not None:
+        if not isinstance(schema, Mapping):
+            raise CatalogError(
+                f"{kind} '{name}' {where}: its argument schema must be a mapping, got {schema!r}"
+            )
+        try:
+            Draft202012Validator.check_schema(dict(schema))
+        except SchemaError as error:
+            at = "/".join(str(p) for p in error.path)
+            message = error.message
+            if error.path and error.path[-1] == "type" and isinstance(error.instance, str):
+                hint = did_you_mean(error.instance, JSON_TYPES)
+                message = f"unknown type '{error.instance}'" + (f" ({hint})" if hint else "")
+            raise CatalogError(
+                f"{kind} '{name}' {where} has an invalid argument schema: {message}"
+                + (f" (at '{at}')" if at else "")
+            ) from None
+
+
+def _hook_name(kind: str) -> str:
+    return f"pmflow_{kind}s"
 
 
 def _merge(kind: str, results: Iterable[Iterable[T]]) -> dict[str, T]:

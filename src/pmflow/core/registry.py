@@ -37,28 +37,24 @@ def check_files(
     paths = list(paths)
     files = workflow_files(paths)
     for path in files:
-        if not path.exists():
-            problems.append(Problem(str(path), 1, 1, "no such file or directory"))
+        found: list[Problem] = []
+        try:
+            checked = _check_file(path, catalog, found)
+        except Exception as error:  # a bug in pmflow or a plugin: one file's problem, not a traceback
+            found.append(
+                Problem(
+                    str(path),
+                    1,
+                    1,
+                    f"internal error while checking this file: {type(error).__name__}: {error}",
+                    "please report this, with the file, as a bug in pmflow or the plugin involved",
+                )
+            )
+            checked = None
+        problems.extend(found)
+        if checked is None:
             continue
-        tree, syntax = read_yaml(path)
-        if syntax:
-            problems.extend(syntax)
-            continue
-        locator = Locator(str(path), tree)
-        model, structural = check_structure(locator)
-        if model is None:
-            # Report the meaning of what is intact as well, so one run shows every mistake.
-            salvaged = salvage(locator)
-            if salvaged is not None:
-                origins = salvaged.transitions
-                _, semantic = build_definition(locator, salvaged.model, catalog, origins=origins)
-                structural += semantic
-            problems.extend(sorted(set(structural), key=lambda p: (p.line, p.column, p.message)))
-            continue
-        definition, semantic = build_definition(locator, model, catalog)
-        problems.extend(sorted(semantic, key=lambda p: (p.line, p.column)))
-        if definition is None:
-            continue
+        definition, locator = checked
         if definition.key in seen:
             other = seen[definition.key][0]
             line, _ = seen[definition.key][1].position(("version",))
@@ -87,6 +83,34 @@ def check_files(
         where = ", ".join(str(path) for path in paths) or "."
         problems.append(Problem(where, 1, 1, "no workflow files found (*.yaml, *.yml)"))
     return definitions, problems
+
+
+def _check_file(
+    path: Path, catalog: Catalog, problems: list[Problem]
+) -> tuple[WorkflowDefinition, Locator] | None:
+    """Check one file on its own, adding its problems to ``problems``; its definition if it has none."""
+    if not path.exists():
+        problems.append(Problem(str(path), 1, 1, "no such file or directory"))
+        return None
+    tree, syntax = read_yaml(path)
+    if syntax:
+        problems.extend(syntax)
+        return None
+    locator = Locator(str(path), tree)
+    model, structural = check_structure(locator)
+    if model is None:
+        # Report the meaning of what is intact as well, so one run shows every mistake.
+        salvaged = salvage(locator)
+        if salvaged is not None:
+            origins = salvaged.transitions
+            _, semantic = build_definition(locator, salvaged.model, catalog, origins=origins)
+            structural += semantic
+        problems.extend(sorted(set(structural), key=lambda p: (p.line, p.column, p.message)))
+        return None
+    definition, semantic = build_definition(locator, model, catalog)
+    # a value merged from an anchor (`<<: *anchor`) into several places is reported once
+    problems.extend(sorted(dict.fromkeys(semantic), key=lambda p: (p.line, p.column)))
+    return None if definition is None else (definition, locator)
 
 
 class WorkflowRegistry:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator
+
+from pmflow.core.definitions import SEPARATOR
+from pmflow.core.problems import did_you_mean
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -133,8 +138,58 @@ class TransitionContext:
         return self.subject.data.get(name, default)
 
 
+@dataclass(frozen=True, slots=True)
+class ArgumentScope:
+    """What a workflow file declares, for checking a condition's or action's argument at load.
+
+    ``states`` are the state paths (``work.fixing``), ``fields`` the custom field names;
+    ``field_schemas`` holds the JSON Schema of each field whose schema is valid and
+    ``required_fields`` the fields marked ``required: true``. The helpers write the messages
+    ``check_argument`` returns; a message ending in `` (...)`` shows that part as the suggestion.
+    """
+
+    states: frozenset[str] = frozenset()
+    fields: frozenset[str] = frozenset()
+    field_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    required_fields: frozenset[str] = frozenset()
+
+    def unknown_state(self, name: Any) -> str | None:
+        """``None`` when ``name`` is a state path of the file, else the message saying it is not."""
+        if not isinstance(name, str) or name in self.states:
+            return None
+        short = [p for p in self.states if p.rsplit(SEPARATOR, 1)[-1] == name]
+        hint = f"did you mean '{short[0]}'?" if len(short) == 1 else did_you_mean(name, self.states)
+        return f"unknown state '{name}'" + (f" ({hint})" if hint else "")
+
+    def unknown_field(self, name: Any) -> str | None:
+        """``None`` when ``name`` is a custom field of the file, else the message saying it is not."""
+        if not isinstance(name, str) or name in self.fields:
+            return None
+        hint = did_you_mean(name, self.fields) or (
+            f"the workflow declares: {', '.join(sorted(self.fields))}"
+            if self.fields
+            else "the workflow declares no fields: add it under 'fields:'"
+        )
+        return f"unknown field '{name}' ({hint})"
+
+    def bad_value(self, name: str, value: Any) -> str | None:
+        """``None`` when ``value`` may be written to the field (as the engine checks it), else why not."""
+        schema = self.field_schemas.get(name)
+        if schema is None or (value is None and name not in self.required_fields):
+            return None
+        validator = Draft202012Validator(dict(schema), format_checker=Draft202012Validator.FORMAT_CHECKER)
+        error = next(iter(validator.iter_errors(value)), None)
+        if error is None:
+            return None
+        message = f"value for field '{name}': {error.message}"
+        if isinstance(value, date):  # YAML reads 2024-03-01 as a date, not as text
+            message += f" (YAML reads {value.isoformat()} as a date: write '{value.isoformat()}' in quotes)"
+        return message
+
+
 ConditionCheck = Callable[[TransitionContext, Any], "str | None"]
 ActionRun = Callable[[TransitionContext, Any], None]
+ArgumentCheck = Callable[[ArgumentScope, Any], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +200,9 @@ class Condition:
     it does not, phrased for the person who tried ("the kickoff meeting has not been held").
     ``argument`` is a JSON Schema for the value given in the file (``{health_at_least: 60}``);
     ``None`` means the condition takes no argument. ``negated`` is the reason shown when the
-    condition is used under ``unless:`` and holds.
+    condition is used under ``unless:`` and holds. ``check_argument(scope, argument)``, when
+    given, checks an argument that passed the schema against what the file declares (states,
+    fields) and returns one message per mistake; validation reports them at the argument.
     """
 
     name: str
@@ -153,6 +210,7 @@ class Condition:
     description: str = ""
     argument: Mapping[str, Any] | None = None
     negated: str | None = None
+    check_argument: ArgumentCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +219,11 @@ class Action:
 
     ``run(context, argument)`` runs inside the transition's transaction; raising aborts the
     transition and nothing is written. Use ``context.emit`` for anything that must happen after
-    commit (sending mail, calling webhooks).
+    commit (sending mail, calling webhooks). ``check_argument`` is as for ``Condition``.
     """
 
     name: str
     run: ActionRun
     description: str = ""
     argument: Mapping[str, Any] | None = None
+    check_argument: ArgumentCheck | None = None

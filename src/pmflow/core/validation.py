@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator, SchemaError
+from jsonschema import Draft202012Validator
 from jsonschema import ValidationError as SchemaValidationError
 
 from pmflow.core.definitions import (
@@ -26,18 +26,25 @@ from pmflow.core.definitions import (
     WorkflowDefinition,
 )
 from pmflow.core.durations import DurationError, parse_duration
-from pmflow.core.loader import JSON_TYPES, Loc, Locator
+from pmflow.core.loader import JSON_TYPES, Loc, Locator, shown
 from pmflow.core.plugins import Catalog
 from pmflow.core.problems import Problem, did_you_mean
-from pmflow.core.schema import RefModel, StateModel, WorkflowModel
+from pmflow.core.schema import RefModel, StateModel, TransitionModel, WorkflowModel
+from pmflow.core.types import ArgumentScope
 
 CREATE_TRIGGER = "create"  # the engine records creation under this trigger
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 TRIGGER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # JSON Schema keywords (2020-12) a field schema may use, plus pmflow's own `required` and `label`;
-# check_schema alone would accept a misspelt keyword ("tpye") silently.
+# check_schema alone would accept a misspelt keyword ("tpye") silently. Some keywords are applied
+# by others (`then`/`else` by `if`, `minContains`/`maxContains` by `contains`).
 SCHEMA_KEYWORDS = frozenset(Draft202012Validator.VALIDATORS) | {
+    "then",
+    "else",
+    "minContains",
+    "maxContains",
+    "$dynamicAnchor",
     "title",
     "description",
     "default",
@@ -57,6 +64,59 @@ SCHEMA_KEYWORDS = frozenset(Draft202012Validator.VALIDATORS) | {
     "contentSchema",
 }
 FIELD_KEYWORDS = SCHEMA_KEYWORDS | {"label"}
+
+# Keywords whose value is a schema, a mapping of names to schemas, or a list of schemas: each
+# subschema is checked like the schema itself (misspelt keywords, types, formats).
+_ONE_SCHEMA = frozenset(
+    {
+        "items",
+        "additionalProperties",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "propertyNames",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "contentSchema",
+    }
+)
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "dependentSchemas"})
+_LISTED_SCHEMAS = frozenset({"prefixItems", "allOf", "anyOf", "oneOf"})
+
+FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
+# The formats of JSON Schema 2020-12; values are checked against those the installation can check.
+STANDARD_FORMATS = frozenset(
+    {
+        "date-time",
+        "date",
+        "time",
+        "duration",
+        "email",
+        "idn-email",
+        "hostname",
+        "idn-hostname",
+        "ipv4",
+        "ipv6",
+        "uri",
+        "uri-reference",
+        "iri",
+        "iri-reference",
+        "uuid",
+        "uri-template",
+        "json-pointer",
+        "relative-json-pointer",
+        "regex",
+    }
+)
+CHECKED_FORMATS = frozenset(FORMAT_CHECKER.checkers)
+_META_VALIDATOR = Draft202012Validator(Draft202012Validator.META_SCHEMA, format_checker=FORMAT_CHECKER)
+
+# The timer fires a timeout's trigger as the system actor, without a comment or a payload.
+COMMENT_CONDITION = "comment_given"
+_TRUE_WORDS = frozenset({"yes", "y", "on", "true", "1"})
+_FALSE_WORDS = frozenset({"no", "n", "off", "false", "0"})
 
 
 def _humanise(name: str) -> str:
@@ -108,6 +168,80 @@ class _Declared:
     sources: tuple[str, ...]
     leaf_sources: frozenset[str]
     line: int
+    timer_obstacle: str | None  # why the timer (no comment, no payload) could never fire it
+
+
+@dataclass(frozen=True)
+class _Edge:
+    """A transition whose states all resolved, for the reachability checks (whatever else in it
+    is wrong: a misspelt condition does not change where the transition leads)."""
+
+    leaf_sources: frozenset[str]
+    dest: str | None  # None: internal
+
+
+def _timer_obstacle(t: TransitionModel) -> str | None:
+    """Why a timeout could never fire this transition: the timer gives no comment and no payload."""
+    if any(ref.name == COMMENT_CONDITION for ref in t.conditions):
+        return f"needs a comment (condition '{COMMENT_CONDITION}')"
+    if t.payload is None:
+        return None
+    try:
+        error = next(iter(Draft202012Validator(dict(t.payload)).iter_errors({})), None)
+    except Exception:  # a broken payload schema is reported on its own
+        return None
+    if error is None:
+        return None
+    required = t.payload.get("required")
+    if isinstance(required, list) and required:
+        return f"needs a payload (required: {', '.join(map(str, required))})"
+    return f"needs a payload ({error.message})"
+
+
+def _subschemas(keyword: str, value: Any) -> list[tuple[tuple[str | int, ...], Any]]:
+    """The subschemas under ``keyword`` (relative locations and schemas), if it takes any."""
+    if keyword in _ONE_SCHEMA:
+        return [((), value)]
+    if keyword in _NAMED_SCHEMAS and isinstance(value, Mapping):
+        return [((str(name),), sub) for name, sub in value.items()]
+    if keyword in _LISTED_SCHEMAS and isinstance(value, list):
+        return [((i,), sub) for i, sub in enumerate(value)]
+    return []
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _part_named(argument: Any, message: str, loc: Loc) -> tuple[Loc, bool]:
+    """The item, key or value of an argument the message names first (``unknown field 'reson'``),
+    so it is reported where it is written; the argument itself when it names none."""
+    quoted = _QUOTED.search(message)
+    if quoted is not None:
+        name = quoted.group(1)
+        if isinstance(argument, list):
+            for index, item in enumerate(argument):
+                if item == name:
+                    return (*loc, index), False
+        if isinstance(argument, Mapping):
+            if name in argument:
+                return (*loc, name), True
+            for key, value in argument.items():
+                if value == name:
+                    return (*loc, key), False
+    return loc, False
+
+
+def _at(path: Iterable[str | int]) -> str:
+    return "/".join(map(str, path))
+
+
+def _required_hint(value: Any) -> str:
+    word = str(value).strip().lower()
+    if word in _TRUE_WORDS:
+        return "write 'required: true'"
+    if word in _FALSE_WORDS:
+        return "write 'required: false'"
+    return "write 'required: true' or 'required: false'"
 
 
 class _Checker:
@@ -129,6 +263,11 @@ class _Checker:
         self.draft = _Draft()
         # An unresolved initial child leaves entering its parent undefined: no graph checks then.
         self.graph_incomplete = False
+        # What arguments of conditions and actions may name; set once states and fields are known.
+        self.scope = ArgumentScope()
+        # Locations (in a schema) of the `type` keywords already checked, so the meta-schema's
+        # vaguer message about the same mistake is not reported as well.
+        self._types_checked: set[tuple[str | int, ...]] = set()
 
     def report(self, loc: Loc, message: str, suggestion: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.at.problem(loc, message, suggestion, key=key))
@@ -239,7 +378,7 @@ class _Checker:
                     )
                     continue
                 try:
-                    Draft202012Validator(schema).validate(ref.argument)
+                    Draft202012Validator(schema, format_checker=FORMAT_CHECKER).validate(ref.argument)
                 except SchemaValidationError as error:
                     self.report(
                         (*here, ref.name),
@@ -247,36 +386,132 @@ class _Checker:
                         f"expected {expected}",
                     )
                     continue
+                if not self.check_argument(item.check_argument, kind, ref, (*here, ref.name)):
+                    continue
             out.append(Ref(ref.name, ref.argument))
         return tuple(out)
 
+    def check_argument(self, check: Any, kind: str, ref: RefModel, loc: Loc) -> bool:
+        """What the argument names (states, fields) must exist in the file: the plugin says."""
+        if check is None:
+            return True
+        try:
+            messages = list(check(self.scope, ref.argument))
+        except Exception as error:  # the plugin's bug: say so here, check the rest of the file
+            self.report(
+                loc,
+                f"could not check the argument of {kind} '{ref.name}': {type(error).__name__}: {error}",
+                "the plugin providing it has a bug: report it",
+            )
+            return False
+        for message in messages:
+            text, suggestion = str(message), None
+            if text.endswith(")") and " (" in text:  # "unknown field 'x' (did you mean 'y'?)"
+                text, suggestion = text[: text.rindex(" (")], text[text.rindex(" (") + 2 : -1]
+            where, key = _part_named(ref.argument, text, loc)
+            self.report(where, f"bad argument for {kind} '{ref.name}': {text}", suggestion, key=key)
+        return not messages
+
     # ---- schemas --------------------------------------------------------------------------
     def check_schema(self, schema: Mapping[str, Any], loc: Loc, what: str, keywords: frozenset[str]) -> bool:
+        """Misspelt keywords, unknown types and formats, at every level; then the meta-schema."""
+        self._types_checked = set()
+        ok = self.check_keywords(schema, loc, what, keywords, ())
+        checked = self._types_checked
+        own = {k: v for k, v in schema.items() if k in SCHEMA_KEYWORDS}
+        for error in _META_VALIDATOR.iter_errors(own):
+            path = tuple(error.path)
+            if path in checked or path[:-1] in checked:
+                continue  # an unknown type, reported by check_keywords with a suggestion
+            where = "/".join(str(p) for p in path)
+            at = f" (at '{where}')" if where else ""
+            self.report((*loc, *path) if path else loc, f"bad {what}: {error.message}{at}")
+            return False
+        return ok
+
+    def check_keywords(
+        self,
+        schema: Mapping[str, Any],
+        loc: Loc,
+        what: str,
+        keywords: frozenset[str],
+        path: tuple[str | int, ...],
+    ) -> bool:
+        """One (sub)schema at ``path`` inside the schema at ``loc``, and the subschemas in it."""
         ok = True
+        inside = f" (at '{'/'.join(map(str, path))}')" if path else ""
         for keyword in schema:
             if keyword not in keywords:
                 self.report(
-                    (*loc, keyword),
-                    f"unknown keyword '{keyword}' in {what}",
-                    did_you_mean(keyword, keywords),
+                    (*loc, *path, keyword),
+                    f"unknown keyword '{keyword}' in {what}{inside}",
+                    did_you_mean(str(keyword), keywords),
                     key=True,
                 )
                 ok = False
-        try:
-            Draft202012Validator.check_schema({k: v for k, v in schema.items() if k in SCHEMA_KEYWORDS})
-        except SchemaError as error:
-            where = "/".join(str(p) for p in error.path)
-            at = f" (at '{where}')" if where else ""
-            bad_type = error.instance if error.path and error.path[-1] == "type" else None
-            if isinstance(bad_type, str) and bad_type not in JSON_TYPES:
+        if "type" in schema:
+            ok = self.check_type(schema["type"], loc, what, (*path, "type")) and ok
+        fmt = schema.get("format")
+        if isinstance(fmt, str) and fmt not in CHECKED_FORMATS:
+            at = f" (at '{'/'.join(map(str, (*path, 'format')))}')"
+            if fmt in STANDARD_FORMATS:
                 self.report(
-                    (*loc, *error.path),
-                    f"bad {what}: unknown type '{bad_type}'{at}",
-                    did_you_mean(bad_type, JSON_TYPES) or f"use one of: {', '.join(sorted(JSON_TYPES))}",
+                    (*loc, *path, "format"),
+                    f"bad {what}: format '{fmt}' is not checked by this installation{at}",
+                    "install jsonschema's format support (pip install 'jsonschema[format-nongpl]') "
+                    "or remove 'format'",
                 )
             else:
-                self.report((*loc, *error.path) if error.path else loc, f"bad {what}: {error.message}{at}")
+                self.report(
+                    (*loc, *path, "format"),
+                    f"bad {what}: unknown format '{fmt}'{at}",
+                    did_you_mean(fmt, CHECKED_FORMATS) or f"use one of: {', '.join(sorted(CHECKED_FORMATS))}",
+                )
             ok = False
+        for keyword, value in schema.items():
+            if keyword not in keywords:
+                continue
+            for tail, sub in _subschemas(str(keyword), value):
+                if isinstance(sub, Mapping):
+                    here = (*path, keyword, *tail)
+                    ok = self.check_keywords(sub, loc, what, SCHEMA_KEYWORDS, here) and ok
+        return ok
+
+    def check_type(self, value: Any, loc: Loc, what: str, path: tuple[str | int, ...]) -> bool:
+        """``type``: a type name or a non-empty list of distinct ones; each bad one named."""
+        self._types_checked.add(path)
+        items: list[tuple[tuple[int, ...], Any]] | None = [((), value)] if isinstance(value, str) else None
+        if isinstance(value, list):
+            if not value:
+                self.report((*loc, *path), f"bad {what}: the list of types is empty (at '{_at(path)}')")
+                return False
+            items = [((i,), item) for i, item in enumerate(value)]
+        if items is None:
+            self.report(
+                (*loc, *path),
+                f"bad {what}: type must be a type name or a list of them, got {shown(value)} "
+                f"(at '{_at(path)}')",
+                f"use one of: {', '.join(sorted(JSON_TYPES))}",
+            )
+            return False
+        ok = True
+        seen: set[str] = set()
+        for tail, item in items:
+            where = (*path, *tail)
+            if not isinstance(item, str) or item not in JSON_TYPES:
+                name = f"'{item}'" if isinstance(item, str) else shown(item)
+                self.report(
+                    (*loc, *where),
+                    f"bad {what}: unknown type {name} (at '{_at(where)}')",
+                    (did_you_mean(item, JSON_TYPES) if isinstance(item, str) else None)
+                    or f"use one of: {', '.join(sorted(JSON_TYPES))}",
+                )
+                ok = False
+            elif item in seen:
+                self.report((*loc, *where), f"bad {what}: type '{item}' is listed twice (at '{_at(where)}')")
+                ok = False
+            else:
+                seen.add(item)
         return ok
 
     def fields(self) -> dict[str, FieldDef]:
@@ -287,14 +522,35 @@ class _Checker:
                 self.report(loc, f"invalid field name '{name}'", key=True)
                 continue
             schema = dict(spec)
-            required = schema.pop("required", False) if isinstance(spec.get("required"), bool) else False
+            ok = True
+            required = spec.get("required", False)
+            if isinstance(required, bool):
+                schema.pop("required", None)
+            elif not isinstance(required, list):  # a list keeps its JSON Schema meaning
+                schema.pop("required")
+                self.report(
+                    (*loc, "required"),
+                    f"'required' of field '{name}' must be true or false, got {shown(required)}",
+                    _required_hint(required),
+                )
+                ok, required = False, False
+            else:
+                required = False
             label = schema.pop("label", None)
             if label is not None and not isinstance(label, str):
                 self.report((*loc, "label"), f"label of field '{name}' must be a string")
                 continue
-            if self.check_schema(schema, loc, f"schema of field '{name}'", FIELD_KEYWORDS):
+            if self.check_schema(schema, loc, f"schema of field '{name}'", FIELD_KEYWORDS) and ok:
                 out[name] = FieldDef(name, schema, bool(required), label or _humanise(name))
         return out
+
+    def field_names(self) -> frozenset[str]:
+        """Every field the file declares, broken ones included (they are reported on their own)."""
+        names = set(self.model.fields)
+        raw = self.at.tree.get("fields") if isinstance(self.at.tree, Mapping) else None
+        if self.partial and isinstance(raw, Mapping):  # fields with structural mistakes were cut out
+            names.update(str(name) for name in raw)
+        return frozenset(names)
 
     # ---- the whole file -------------------------------------------------------------------
     def run(self) -> WorkflowDefinition | None:
@@ -311,9 +567,19 @@ class _Checker:
         leaves = [p for p in draft.states if not draft.children[p]]
         finals = {p for p in leaves if draft.states[p].final}
         open_leaves = [p for p in leaves if p not in finals]
+        fields = self.fields()
+        self.scope = ArgumentScope(
+            states=frozenset(draft.states),
+            fields=self.field_names(),
+            field_schemas={name: f.schema for name, f in fields.items()},
+            required_fields=frozenset(name for name, f in fields.items() if f.required),
+        )
 
         transitions: list[TransitionDef] = []
         declared: list[_Declared] = []
+        edges: list[_Edge] = []
+        # A state a transition names is unknown: the graph would report phantom dead ends.
+        unresolved = False
         for t, index in zip(m.transitions, self.origins, strict=True):
             loc = ("transitions", index)
             before = len(self.problems)
@@ -329,7 +595,13 @@ class _Checker:
                 )
             sources: list[str] = []
             leaf_sources: set[str] = set()
-            before_sources = len(self.problems)
+            sources_resolved = True
+            if not t.source:
+                self.report(
+                    (*loc, "source"),
+                    "a transition needs at least one source",
+                    'name the state(s) it can be fired from, or "*" for every state that is not final',
+                )
             for j, source in enumerate(t.source):
                 src_loc = (*loc, "source", j) if len(t.source) > 1 else (*loc, "source")
                 if source == ANY_STATE:
@@ -338,6 +610,7 @@ class _Checker:
                     continue
                 path = self.resolve_state(source, src_loc, "source")
                 if path is None:
+                    sources_resolved = False
                     continue
                 if path in finals:
                     self.report(
@@ -350,13 +623,19 @@ class _Checker:
                 # final states are terminal even when the transition is declared on their parent
                 leaf_sources.update(leaf for leaf in self.leaves_under(path) if leaf not in finals)
             line = self.at.position(loc)[0]
-            if len(self.problems) == before_sources:
-                declared.append(_Declared(index, t.trigger, tuple(sources), frozenset(leaf_sources), line))
+            if sources_resolved:
+                declared.append(
+                    _Declared(
+                        index, t.trigger, tuple(sources), frozenset(leaf_sources), line, _timer_obstacle(t)
+                    )
+                )
             dest: str | None = None
+            dest_resolved = True
             if t.internal:
                 if t.dest is not None:
                     self.report((*loc, "dest"), "an internal transition stays in its state: remove 'dest'")
             elif t.dest is None:
+                dest_resolved = False
                 self.report(
                     loc,
                     f"transition '{t.trigger}' has no 'dest'",
@@ -364,6 +643,11 @@ class _Checker:
                 )
             else:
                 dest = self.resolve_state(t.dest, (*loc, "dest"), "destination")
+                dest_resolved = dest is not None
+            if sources_resolved and dest_resolved:
+                edges.append(_Edge(frozenset(leaf_sources), dest))
+            else:
+                unresolved = True
             roles = frozenset(t.roles)
             if declared_roles is not None:
                 for j, role in enumerate(t.roles):
@@ -400,16 +684,13 @@ class _Checker:
                     line=line,
                 )
             )
-        dropped = len(m.transitions) - len(transitions)
         self.check_overlaps(declared)
 
         states = self.build_states(declared)
-        fields = self.fields()
         if not _any_final(m.states) and not self.partial:
             self.report(("states",), "no final state: mark at least one state 'final: true'", key=True)
-        # With a transition dropped the graph is incomplete and would report phantom dead ends.
-        if initial is not None and not dropped and not self.graph_incomplete and not self.partial:
-            self.check_graph(initial, leaves, finals, transitions)
+        if initial is not None and not unresolved and not self.graph_incomplete and not self.partial:
+            self.check_graph(initial, leaves, finals, edges)
         if self.problems or initial is None:
             return None
         return WorkflowDefinition(
@@ -458,10 +739,10 @@ class _Checker:
 
     def build_states(self, transitions: list[_Declared]) -> dict[str, StateDef]:
         draft = self.draft
-        by_leaf: dict[str, set[str]] = {}
+        by_leaf: dict[str, dict[str, _Declared]] = {}
         for t in transitions:
             for leaf in t.leaf_sources:
-                by_leaf.setdefault(leaf, set()).add(t.trigger)
+                by_leaf.setdefault(leaf, {}).setdefault(t.trigger, t)
         states: dict[str, StateDef] = {}
         for path, state in draft.states.items():
             loc = draft.locs[path]
@@ -484,7 +765,7 @@ class _Checker:
         return states
 
     def check_timeout(
-        self, path: str, state: StateModel, loc: Loc, by_leaf: Mapping[str, set[str]]
+        self, path: str, state: StateModel, loc: Loc, by_leaf: Mapping[str, Mapping[str, _Declared]]
     ) -> Timeout | None:
         assert state.timeout is not None
         if state.final:
@@ -502,14 +783,25 @@ class _Checker:
             self.report((*loc, "timeout", "after"), f"bad timeout duration: {error}")
             ok = False
         leaves = self.leaves_under(path)
-        missing = [leaf for leaf in leaves if state.timeout.trigger not in by_leaf.get(leaf, set())]
+        trigger = state.timeout.trigger
+        missing = [leaf for leaf in leaves if trigger not in by_leaf.get(leaf, {})]
         if missing and not self.partial:
-            available = sorted(set.intersection(*(by_leaf.get(leaf, set()) for leaf in leaves)))
+            available = sorted(set.intersection(*(set(by_leaf.get(leaf, {})) for leaf in leaves)))
             self.report(
                 (*loc, "timeout", "trigger"),
-                f"timeout trigger '{state.timeout.trigger}' does not leave state '{missing[0]}'",
-                did_you_mean(state.timeout.trigger, available)
+                f"timeout trigger '{trigger}' does not leave state '{missing[0]}'",
+                did_you_mean(trigger, available)
                 or "add a transition with this trigger from the state; it may be 'internal: true'",
+            )
+            ok = False
+        fired = [by_leaf[leaf][trigger] for leaf in leaves if trigger in by_leaf.get(leaf, {})]
+        blocked = next((t for t in fired if t.timer_obstacle is not None), None)
+        if blocked is not None:
+            self.report(
+                (*loc, "timeout", "trigger"),
+                f"timeout trigger '{trigger}' can never be fired by the timer: the transition on "
+                f"line {blocked.line} {blocked.timer_obstacle}",
+                "the timer fires without a comment or payload: time out with a transition that needs neither",
             )
             ok = False
         if not ok:
@@ -517,7 +809,7 @@ class _Checker:
         return Timeout(after=after, after_text=state.timeout.after, trigger=state.timeout.trigger)
 
     def check_graph(
-        self, initial: str, leaves: list[str], finals: set[str], transitions: list[TransitionDef]
+        self, initial: str, leaves: list[str], finals: set[str], transitions: list[_Edge]
     ) -> None:
         start = self.initial_leaf(initial)
         if start is None:
