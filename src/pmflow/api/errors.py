@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -41,11 +41,15 @@ class Error:
     )
 
     @classmethod
-    def of(cls, error: PmflowError) -> Error:
+    def of(cls, error: PmflowError, renames: Mapping[str, str] | None = None) -> Error:
+        field = error.field
+        if field is not None and renames:
+            head, dot, rest = field.partition(".")
+            field = renames.get(head, head) + dot + rest
         return cls(
             code=ErrorCode(str(error.code)),
             message=error.message,
-            field=_camel(error.field),
+            field=_camel(field),
             reasons=list(getattr(error, "reasons", [])),
         )
 
@@ -69,12 +73,19 @@ class Unauthenticated(PmflowError):
         super().__init__("sign in: send 'Authorization: Bearer <token>'")
 
 
-async def attempt(action: Callable[[], Awaitable[T]]) -> tuple[T | None, list[Error]]:
-    """Run a mutation's work; expected failures become typed errors in the payload."""
+# Where a service's field name differs from the GraphQL input's (the first path segment).
+INPUT_NAMES = {"fields": "custom_fields", "manager_user_id": "manager_id"}
+
+
+async def attempt(
+    action: Callable[[], Awaitable[T]], renames: Mapping[str, str] = INPUT_NAMES
+) -> tuple[T | None, list[Error]]:
+    """Run a mutation's work; expected failures become typed errors in the payload, their field
+    named as in the GraphQL input."""
     try:
         return await action(), []
     except PmflowError as error:
-        return None, [Error.of(error)]
+        return None, [Error.of(error, renames)]
 
 
 class ErrorPolicy(SchemaExtension):

@@ -72,7 +72,7 @@ class Customers(Service):
         given = parse(ContactInput, data, what="contact")
         now = self.now()
         with self.write() as conn:
-            self.row(conn, customers, customer_id, "customer")
+            self.row(conn, customers, customer_id, "customer", field="customer_id")
             self._check_contact_user(conn, customer_id, given.user_id)
             duplicate = conn.execute(
                 select(contacts.c.id).where(
