@@ -132,3 +132,11 @@ class ErrorPolicy(SchemaExtension):
             path=error.path,
             extensions={"code": "INTERNAL", "reference": reference},
         )
+
+
+def graphql_error(error: PmflowError) -> GraphQLError:
+    """An expected failure raised where ErrorPolicy does not reach (subscriptions), with its code."""
+    extensions: dict[str, Any] = {"code": str(error.code)}
+    if error.field:
+        extensions["field"] = _camel(error.field)
+    return GraphQLError(error.message, original_error=error, extensions=extensions)

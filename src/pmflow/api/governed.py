@@ -66,6 +66,7 @@ class HistoryEvent:
 
 @strawberry.interface(description="A thing whose lifecycle a workflow file governs.")
 class Governed:
+    id: strawberry.ID
     database_id: int
     state: str
     state_label: str

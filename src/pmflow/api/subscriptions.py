@@ -7,10 +7,11 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from pmflow.api.context import Info
+from pmflow.api.errors import graphql_error
 from pmflow.api.governed import HistoryEvent
 from pmflow.api.ids import expect_id
 from pmflow.api.node import visible
-from pmflow.core.errors import NotFound
+from pmflow.core.errors import NotFound, PmflowError
 from pmflow.domain import tables as t
 
 
@@ -21,11 +22,15 @@ class Subscription:
     )
     async def events(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[HistoryEvent, None]:
         context = info.context
-        context.actor  # noqa: B018
-        pk = expect_id(project_id, "Project", field="projectId")
-        row = await context.loaders.by_id(t.projects).load(pk)
-        if row is None or not await visible(info, "Project", row):
-            raise NotFound("no Project with this id", field="projectId")
+        try:
+            context.actor  # noqa: B018
+            pk = expect_id(project_id, "Project", field="projectId")
+            row = await context.loaders.by_id(t.projects).load(pk)
+            if row is None or not await visible(info, "Project", row):
+                raise NotFound("no Project with this id", field="projectId")
+        except PmflowError as error:
+            # subscription errors do not pass through ErrorPolicy: give them their code here
+            raise graphql_error(error) from error
         broker = context.extra["broker"]
         async for published in broker.subscribe(pk):
             yield HistoryEvent.from_row(published.row, published.subject_type)

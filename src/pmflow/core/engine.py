@@ -543,7 +543,11 @@ class WorkflowEngine:
             self._payload_validators[id(transition)] = validator
         error = next(iter(validator.iter_errors(dict(payload))), None)
         if error is not None:
-            where = ".".join(str(p) for p in error.absolute_path)
+            path = [str(p) for p in error.absolute_path]
+            if error.validator == "required" and isinstance(error.instance, Mapping):
+                # "required" reports at the object; name the missing property, where it belongs
+                path += [next(p for p in error.validator_value if p not in error.instance)]
+            where = ".".join(path)
             raise InvalidInput(
                 f"payload of '{transition.trigger}'{' at ' + where if where else ''}: {error.message}",
                 field="payload" + (f".{where}" if where else ""),
