@@ -180,9 +180,9 @@ def test_deferred_change_is_reopened_reassessed_and_decided_again(world: World) 
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        (None, "payload"),
-        ({}, "payload"),
-        ({"reason": "typo in the key"}, "payload"),
+        (None, "payload.rationale"),
+        ({}, "payload.rationale"),
+        ({"reason": "typo in the key"}, "payload.rationale"),
         ({"rationale": ""}, "payload.rationale"),
         ({"rationale": 42}, "payload.rationale"),
     ],

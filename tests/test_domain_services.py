@@ -484,7 +484,7 @@ def test_a_contacts_account_belongs_to_its_customer(world: World) -> None:
             w.extra["globex"],
             {"name": "Carla", "email": "c@globex.example", "user_id": w.customer_user_id},
         )
-    with refused(w.domain, NotFound, field="id", match="no customer with id 999"):
+    with refused(w.domain, NotFound, field="customer_id", match="no customer with id 999"):
         w.domain.customers.add_contact(w.admin, 999, {"name": "X", "email": "x@example.com"})
 
 

@@ -91,7 +91,7 @@ def _hold_and_resume(w: World) -> None:
     # a hold needs a reason
     with pytest.raises(InvalidInput) as info:
         w.fire(w.manager, p, "put_on_hold")
-    assert info.value.field == "payload"
+    assert info.value.field == "payload.reason"
     assert "'reason' is a required property" in info.value.message
     w.fire(w.manager, p, "put_on_hold", payload={"reason": "budget freeze until April"})
     held = w.domain.projects.get(p)
