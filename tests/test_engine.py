@@ -354,7 +354,11 @@ def test_stale_expected_version_is_a_conflict_naming_current_state(ticket_engine
 
 @pytest.mark.parametrize(
     ("payload", "field"),
-    [({}, "payload.priority"), ({"priority": 9}, "payload.priority"), ({"priority": "high"}, "payload.priority")],
+    [
+        ({}, "payload.priority"),
+        ({"priority": 9}, "payload.priority"),
+        ({"priority": "high"}, "payload.priority"),
+    ],
 )
 def test_payload_is_validated_against_the_transition_schema(
     ticket_engine: WorkflowEngine, payload: dict[str, Any], field: str
