@@ -49,12 +49,13 @@ class Error:
         return cls(
             code=ErrorCode(str(error.code)),
             message=error.message,
-            field=_camel(field),
+            field=camel(field),
             reasons=list(getattr(error, "reasons", [])),
         )
 
 
-def _camel(field: str | None) -> str | None:
+def camel(field: str | None) -> str | None:
+    """``payload.due_date`` -> ``payload.dueDate``: a service's field as the GraphQL input names it."""
     if field is None:
         return None
     parts = []
@@ -106,11 +107,6 @@ class ErrorPolicy(SchemaExtension):
         if original is None:  # syntax, validation, variables: already a message for the client
             return error
         if isinstance(original, PmflowError):
-            extensions: dict[str, Any] = {"code": str(original.code)}
-            if original.field:
-                extensions["field"] = _camel(original.field)
-            if getattr(original, "reasons", None):
-                extensions["reasons"] = list(original.reasons)  # type: ignore[attr-defined]
             return GraphQLError(
                 original.message,
                 nodes=error.nodes,
@@ -118,7 +114,7 @@ class ErrorPolicy(SchemaExtension):
                 positions=error.positions,
                 path=error.path,
                 original_error=original,
-                extensions=extensions,
+                extensions=_extensions(original),
             )
         if isinstance(original, GraphQLError) and original.original_error is None:
             return error  # raised on purpose by a resolver, e.g. a limit
@@ -134,9 +130,16 @@ class ErrorPolicy(SchemaExtension):
         )
 
 
-def graphql_error(error: PmflowError) -> GraphQLError:
-    """An expected failure raised where ErrorPolicy does not reach (subscriptions), with its code."""
+def _extensions(error: PmflowError) -> dict[str, Any]:
+    """``extensions`` of an expected failure: its code, the input field, every guard's reason."""
     extensions: dict[str, Any] = {"code": str(error.code)}
     if error.field:
-        extensions["field"] = _camel(error.field)
-    return GraphQLError(error.message, original_error=error, extensions=extensions)
+        extensions["field"] = camel(error.field)
+    if getattr(error, "reasons", None):
+        extensions["reasons"] = list(error.reasons)  # type: ignore[attr-defined]
+    return extensions
+
+
+def graphql_error(error: PmflowError) -> GraphQLError:
+    """An expected failure raised where ErrorPolicy does not reach (subscriptions), with its code."""
+    return GraphQLError(error.message, original_error=error, extensions=_extensions(error))

@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 
+from pmflow.api.errors import camel
 from pmflow.api.ids import expect_id
 
 
@@ -20,7 +21,7 @@ def service_input(given: Any, ids: dict[str, str] | None = None) -> dict[str, An
         if value is strawberry.UNSET:
             continue
         if item.name in ids and value is not None:
-            field = _camel(item.name)
+            field = str(camel(item.name))
             value = (
                 [expect_id(v, ids[item.name], field=field) for v in value]
                 if isinstance(value, list)
@@ -32,8 +33,3 @@ def service_input(given: Any, ids: dict[str, str] | None = None) -> dict[str, An
             value = [service_input(v) if dataclasses.is_dataclass(v) else v for v in value]
         out[item.name] = value
     return out
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(w.capitalize() for w in rest)

@@ -85,8 +85,19 @@ def _rows_connection(
     return connection(rows, window(len(rows), first=first, after=after, last=last, before=before), convert)
 
 
-def _states(rows: list[Any], state: list[str] | None) -> list[Any]:
-    return rows if not state else [row for row in rows if row.state in state]
+async def _governed_children(
+    info: Info,
+    table: Any,
+    project_id: int,
+    convert: Callable[[Any], T],
+    state: list[str] | None,
+    page: tuple[int | None, str | None, int | None, str | None],
+) -> Connection[T]:
+    """A project's requirements, change requests, ... in one batched load, optionally by state."""
+    rows = await info.context.loaders.by_column(table).load(project_id)
+    if state:
+        rows = [row for row in rows if row.state in state]
+    return _rows_connection(rows, convert, *page)
 
 
 @strawberry.type(description="A customer's project, run by the customer-project lifecycle.")
@@ -147,8 +158,14 @@ class Project(Node, Governed):
     ) -> Connection[RequirementRef]:
         from pmflow.api.requirements.types import Requirement
 
-        rows = _states(await info.context.loaders.by_column(t.requirements).load(self.database_id), state)
-        return _rows_connection(rows, lambda r: Requirement.from_row(r, info), first, after, last, before)
+        return await _governed_children(
+            info,
+            t.requirements,
+            self.database_id,
+            lambda r: Requirement.from_row(r, info),
+            state,
+            (first, after, last, before),
+        )
 
     @strawberry.field
     async def change_requests(
@@ -162,8 +179,14 @@ class Project(Node, Governed):
     ) -> Connection[ChangeRequestRef]:
         from pmflow.api.changes.types import ChangeRequest
 
-        rows = _states(await info.context.loaders.by_column(t.change_requests).load(self.database_id), state)
-        return _rows_connection(rows, lambda r: ChangeRequest.from_row(r, info), first, after, last, before)
+        return await _governed_children(
+            info,
+            t.change_requests,
+            self.database_id,
+            lambda r: ChangeRequest.from_row(r, info),
+            state,
+            (first, after, last, before),
+        )
 
     @strawberry.field
     async def iterations(
@@ -177,8 +200,14 @@ class Project(Node, Governed):
     ) -> Connection[IterationRef]:
         from pmflow.api.iterations.types import Iteration
 
-        rows = _states(await info.context.loaders.by_column(t.iterations).load(self.database_id), state)
-        return _rows_connection(rows, lambda r: Iteration.from_row(r, info), first, after, last, before)
+        return await _governed_children(
+            info,
+            t.iterations,
+            self.database_id,
+            lambda r: Iteration.from_row(r, info),
+            state,
+            (first, after, last, before),
+        )
 
     @strawberry.field
     async def deliverables(
@@ -192,8 +221,14 @@ class Project(Node, Governed):
     ) -> Connection[DeliverableRef]:
         from pmflow.api.deliverables.types import Deliverable
 
-        rows = _states(await info.context.loaders.by_column(t.deliverables).load(self.database_id), state)
-        return _rows_connection(rows, lambda r: Deliverable.from_row(r, info), first, after, last, before)
+        return await _governed_children(
+            info,
+            t.deliverables,
+            self.database_id,
+            lambda r: Deliverable.from_row(r, info),
+            state,
+            (first, after, last, before),
+        )
 
     @strawberry.field
     async def risks(
@@ -207,8 +242,14 @@ class Project(Node, Governed):
     ) -> Connection[RiskRef]:
         from pmflow.api.risks.types import Risk
 
-        rows = _states(await info.context.loaders.by_column(t.risks).load(self.database_id), state)
-        return _rows_connection(rows, lambda r: Risk.from_row(r, info), first, after, last, before)
+        return await _governed_children(
+            info,
+            t.risks,
+            self.database_id,
+            lambda r: Risk.from_row(r, info),
+            state,
+            (first, after, last, before),
+        )
 
     @strawberry.field(description="Work items; filter by assignee, status, or only the blocked ones.")
     async def work_items(
