@@ -8,7 +8,6 @@ import json
 import logging
 from typing import Any
 
-import psycopg
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -66,6 +65,8 @@ def published(built: App, announcement: dict[str, Any]) -> Published | None:
 
 async def listen(built: App, broker: EventBroker, ready: asyncio.Event | None = None) -> None:
     """Run until cancelled; reconnect with backoff when the connection drops."""
+    import psycopg  # only PostgreSQL deployments listen; SQLite installs need not have the driver
+
     attempt = 0
     while True:
         try:
