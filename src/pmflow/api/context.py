@@ -37,6 +37,15 @@ class Context:
         return actor_for(self.user)
 
     @property
+    def audience(self) -> tuple[str, int | None]:
+        """Everything the answer to a read may depend on besides its arguments: the viewer's role
+        and customer. Viewers with the same audience share one execution of a subscription event
+        (``pmflow.api.fanout``), so no resolver may decide on anything finer."""
+        if self.user is None:
+            return ("anonymous", None)
+        return (str(self.user.role), self.customer_id)
+
+    @property
     def is_admin(self) -> bool:
         return self.user is not None and self.user.role == ADMIN_ROLE
 

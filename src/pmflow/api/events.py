@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger("pmflow.api.events")
@@ -24,6 +24,8 @@ class Published:
     project_id: int
     subject_type: str
     row: Any  # an `events` row
+    # What subscribers are handed, built once for all of them (see pmflow.api.fanout).
+    views: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 class SubscriberTooSlow(Exception):

@@ -13,6 +13,7 @@ from pmflow.api.customers.types import Contact, Customer, User
 from pmflow.api.deliverables.mutations import DeliverableMutation
 from pmflow.api.deliverables.types import Deliverable
 from pmflow.api.errors import ErrorPolicy
+from pmflow.api.fanout import SharedEventExecutor
 from pmflow.api.iterations.mutations import IterationMutation
 from pmflow.api.iterations.types import Iteration, WorkItem
 from pmflow.api.meetings.mutations import MeetingMutation
@@ -63,4 +64,6 @@ def build_schema() -> strawberry.Schema:
         types=TYPES,
         # Parsing and validating the same documents again costs 3-7 ms a request (docs/performance.md).
         extensions=[ErrorPolicy, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+        # One execution per subscription event for all viewers with the same audience.
+        execution_context_class=SharedEventExecutor,
     )

@@ -33,4 +33,8 @@ class Subscription:
             raise graphql_error(error) from error
         broker = context.extra["broker"]
         async for published in broker.subscribe(pk):
-            yield HistoryEvent.from_row(published.row, published.subject_type)
+            # one object for every subscriber, so that their executions can be shared
+            views = published.views
+            if "event" not in views:
+                views["event"] = HistoryEvent.from_row(published.row, published.subject_type)
+            yield views["event"]
