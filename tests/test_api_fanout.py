@@ -140,3 +140,22 @@ def test_each_event_is_executed_afresh(api: Api, executions: list[Any]) -> None:
     assert {e["trigger"] for e in first} == {"put_on_hold"}
     assert {e["trigger"] for e in second} == {"resume_execution"}
     assert len(executions) == 2
+
+
+def test_next_messages_are_encoded_as_strawberry_would() -> None:
+    import json
+
+    from pmflow.api.fanout import NextMessageEncoder
+
+    encoder = NextMessageEncoder(size=2)
+    data = {"events": {"trigger": "put_on_hold", "comment": 'a "quoted" ü', "payload": {"n": 1.5}}}
+    for operation_id in ("1", "op-2", 'we"ird'):
+        message = {"id": operation_id, "type": "next", "payload": {"data": data}}
+        assert encoder.encode(message) == json.dumps(message, separators=(",", ":"))
+    with_errors = {"id": "1", "type": "next", "payload": {"data": None, "errors": [{"message": "x"}]}}
+    assert encoder.encode(with_errors) is None
+    assert encoder.encode({"type": "pong"}) is None
+    changed = {"events": {"trigger": "resume"}}  # a new result object: encoded anew, never stale
+    assert encoder.encode({"id": "1", "type": "next", "payload": {"data": changed}}) == (
+        '{"id":"1","type":"next","payload":{"data":{"events":{"trigger":"resume"}}}}'
+    )

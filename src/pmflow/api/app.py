@@ -25,6 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from pmflow import app as pmflow_app
 from pmflow.api.context import Context
 from pmflow.api.events import EventBroker
+from pmflow.api.fanout import NextMessageEncoder
 from pmflow.api.http import GraphQLOverHTTP
 from pmflow.api.listen import listen
 from pmflow.api.loaders import Loaders, in_thread
@@ -48,6 +49,7 @@ class PmflowGraphQL(GraphQLOverHTTP[Context, None]):
     def __init__(self, state: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(build_schema(), **kwargs)
         self.state = state
+        self.next_messages = NextMessageEncoder()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         built: pmflow_app.App = self.state["app"]
@@ -63,6 +65,10 @@ class PmflowGraphQL(GraphQLOverHTTP[Context, None]):
         if header is not None:
             context.user = await _user_for(built, header)
         return context
+
+    def encode_json(self, data: object) -> str | bytes:
+        # a subscription event's shared result is serialised once for all its subscribers
+        return self.next_messages.encode(data) or super().encode_json(data)
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
