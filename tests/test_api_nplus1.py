@@ -138,3 +138,54 @@ def test_nodes_by_ids_costs_the_same_for_10_and_100_ids(api: Api) -> None:
     hundred, data = statements_for(api, query, {"ids": project_ids[:100]})
     assert len(data["nodes"]) == 100 and all(data["nodes"])
     assert ten == hundred, f"{summary(ten, 10)}, {summary(hundred, 100)}"
+
+
+@contextmanager
+def checkouts(api: Api) -> Iterator[list[int]]:
+    """Connections checked out of the pool: one per read or write transaction."""
+    seen: list[int] = []
+
+    def count(*_: Any) -> None:
+        seen.append(1)
+
+    pool = api.built.database.engine.pool
+    event.listen(pool, "checkout", count)
+    try:
+        yield seen
+    finally:
+        event.remove(pool, "checkout", count)
+
+
+BOARD = """
+query Board($n: Int!) {
+  projects(first: $n) { edges { node { name state availableTransitions { trigger allowed blockedBy } } } }
+}
+"""
+
+
+def test_available_transitions_of_a_list_take_one_transaction(api: Api) -> None:
+    """A board asks every card for its buttons: one read transaction for the whole list, not one per
+    card (the guards still run per subject, inside it)."""
+    transactions = {}
+    for n in (10, 100):
+        api.data(BOARD, {"n": n})  # warm up (token last use, pool connections)
+        with checkouts(api) as seen:
+            data = api.data(BOARD, {"n": n})
+        transactions[n] = len(seen)
+        edges = data["projects"]["edges"]
+        assert len(edges) == n
+    assert transactions[10] == transactions[100], transactions
+    by_state: dict[str, set[str]] = {}
+    for edge in edges:
+        node = edge["node"]
+        by_state.setdefault(node["state"], set()).update(t["trigger"] for t in node["availableTransitions"])
+    assert "resume_initiation" in by_state["on_hold"] and "put_on_hold" not in by_state["on_hold"]
+    assert "put_on_hold" in by_state["initiation"]
+    # the same answer as asking for one project alone
+    one = next(e["node"] for e in edges if e["node"]["state"] == "initiation")
+    alone = api.data(
+        "query($s: String) { projects(first: 1, filter: {search: $s}) { edges { node { availableTransitions "
+        "{ trigger allowed blockedBy } } } } }",
+        {"s": one["name"]},
+    )["projects"]["edges"][0]["node"]
+    assert alone["availableTransitions"] == one["availableTransitions"]

@@ -15,7 +15,10 @@ from sqlalchemy import Row, Table, bindparam, select
 from strawberry.dataloader import DataLoader
 
 from pmflow.core.database import Database
+from pmflow.core.engine import WorkflowEngine
+from pmflow.core.errors import PmflowError
 from pmflow.core.tables import events, subjects
+from pmflow.core.types import Actor
 from pmflow.domain import tables as t
 
 T = TypeVar("T")
@@ -85,6 +88,7 @@ class Loaders:
         self._by_id: dict[str, DataLoader[int, Row[Any] | None]] = {}
         self._by_column: dict[tuple[str, str], DataLoader[int, list[Row[Any]]]] = {}
         self.history: DataLoader[int, list[Row[Any]]] = DataLoader(load_fn=self._load_history)
+        self._available: DataLoader[int, Any] | None = None  # the viewer is fixed per request
 
     def by_id(self, table: Table) -> DataLoader[int, Row[Any] | None]:
         loader = self._by_id.get(table.name)
@@ -118,6 +122,28 @@ class Loaders:
             return [grouped.get(key, []) for key in keys]
 
         return await in_thread(load)
+
+    def available_transitions(self, engine: WorkflowEngine, actor: Actor) -> DataLoader[int, Any]:
+        """Each subject's transitions for the viewer: one worker-thread hop and one read transaction
+        for a whole list (a board asks this of every card). The guards themselves still run per
+        subject: they are arbitrary functions of the subject, which no batch can replace."""
+        if self._available is None:
+
+            async def load(keys: Sequence[int]) -> list[Any]:
+                def check() -> list[Any]:
+                    out: list[Any] = []
+                    with self.database.read() as conn:
+                        for key in keys:
+                            try:
+                                out.append(engine.available_transitions(key, actor, connection=conn))
+                            except PmflowError as error:  # that subject's failure, not the batch's
+                                out.append(error)
+                    return out
+
+                return await in_thread(check)
+
+            self._available = DataLoader(load_fn=load)
+        return self._available
 
     async def _load_history(self, keys: Sequence[int]) -> list[list[Row[Any]]]:
         def load() -> list[list[Row[Any]]]:
