@@ -159,3 +159,38 @@ def test_next_messages_are_encoded_as_strawberry_would() -> None:
     assert encoder.encode({"id": "1", "type": "next", "payload": {"data": changed}}) == (
         '{"id":"1","type":"next","payload":{"data":{"events":{"trigger":"resume"}}}}'
     )
+
+
+CREATE_REQUIREMENT = """
+mutation($input: CreateRequirementInput!) {
+  createRequirement(input: $input) { requirement { id } errors { code message } }
+}
+"""
+
+
+def test_every_committed_event_reaches_subscribers(api: Api) -> None:
+    """Not only transitions fired through the API: creations, and what the domain fires directly."""
+    portal = api.project_id("portal")
+    with ExitStack() as stack:
+        ws = subscribe(stack, api, "mia", SUBSCRIBE, portal)
+        wait_for_subscribers(api, api.demo.projects["portal"], 1)
+
+        created = api.data(
+            CREATE_REQUIREMENT, {"input": {"projectId": portal, "title": "Export to CSV"}}, as_="mia"
+        )["createRequirement"]
+        assert created["errors"] == []
+        creation = ws.receive_json()["payload"]["data"]["events"]
+        assert creation["fromState"] is None and creation["actorName"] == "Mia Manager"
+
+        # straight through the domain services, as the worker or the CLI would
+        api.domain.fire(api.actor("mia"), api.demo.projects["portal"], "put_on_hold", payload={"reason": "x"})
+        held = ws.receive_json()["payload"]["data"]["events"]
+        assert (held["trigger"], held["toState"]) == ("put_on_hold", "on_hold")
+
+        # a refused transition commits nothing and announces nothing: the next event is the next one
+        refused = api.data(
+            FIRE, {"input": {"id": portal, "trigger": "put_on_hold", "expectedVersion": 1}}, as_="mia"
+        )
+        assert refused["fireTransition"]["errors"]
+        api.domain.fire(api.actor("mia"), api.demo.projects["portal"], "resume_execution")
+        assert ws.receive_json()["payload"]["data"]["events"]["trigger"] == "resume_execution"

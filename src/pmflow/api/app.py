@@ -23,6 +23,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from pmflow import app as pmflow_app
+from pmflow.api.announce import LocalAnnouncer
 from pmflow.api.context import Context
 from pmflow.api.events import EventBroker
 from pmflow.api.fanout import NextMessageEncoder
@@ -106,6 +107,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             listener = asyncio.create_task(listen(built, broker, ready))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), timeout=10)
+        else:  # events this process commits, from the commit itself
+            built.plugins.register(
+                LocalAnnouncer(built.database, broker, asyncio.get_running_loop()), name="pmflow.api.announce"
+            )
         try:
             yield
         finally:

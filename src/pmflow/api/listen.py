@@ -28,7 +28,7 @@ TYPE_OF_KIND = {
     "deliverable": "Deliverable",
     "risk": "Risk",
 }
-_TABLE_OF_KIND = {
+TABLE_OF_KIND = {
     "requirement": t.requirements,
     "change_request": t.change_requests,
     "iteration": t.iterations,
@@ -56,7 +56,7 @@ def published(built: App, announcement: dict[str, Any]) -> Published | None:
         if kind == "project":
             project_id = row.subject_id
         else:
-            table = _TABLE_OF_KIND[kind]
+            table = TABLE_OF_KIND[kind]
             project_id = conn.execute(select(table.c.project_id).where(table.c.id == row.subject_id)).scalar()
     if project_id is None:
         return None

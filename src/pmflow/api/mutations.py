@@ -13,7 +13,6 @@ from strawberry.scalars import JSON
 from pmflow.api.context import Context, Info
 from pmflow.api.customers.types import Contact, Customer
 from pmflow.api.errors import Error, attempt
-from pmflow.api.events import Published
 from pmflow.api.governed import Governed, HistoryEvent
 from pmflow.api.ids import expect_id, from_global_id, to_global_id
 from pmflow.api.inputs import service_input
@@ -48,13 +47,6 @@ async def fresh(info: Info, type_name: str, pk: int) -> Any:
     with contextlib.suppress(KeyError):  # strawberry's clear() raises for an id never loaded
         loader.clear(pk)
     return kind.convert(await loader.load(pk), info)
-
-
-def publish(info: Info, project_id: int, subject_type: str, event: Any) -> None:
-    """Tell this process's subscribers; on PostgreSQL the LISTEN/NOTIFY path does it for every process."""
-    broker = info.context.extra.get("broker")
-    if broker is not None and info.context.app.database.dialect != "postgresql":
-        broker.publish(Published(project_id=project_id, subject_type=subject_type, row=event))
 
 
 # ---- fireTransition ------------------------------------------------------------------------
@@ -214,7 +206,7 @@ class Mutation:
             type_name, pk = from_global_id(input.id)
             if type_name not in GOVERNED_TYPES:
                 raise NotFound("no object with a lifecycle has this id", field="id")
-            row = await visible_row(info, type_name, pk)
+            await visible_row(info, type_name, pk)  # NOT_FOUND for what the viewer may not see
             result = await in_thread(
                 lambda: context.app.engine.fire(
                     pk,
@@ -225,8 +217,7 @@ class Mutation:
                     payload=_payload(input.payload),
                 )
             )
-            project_id = pk if type_name == "Project" else row.project_id
-            publish(info, project_id, type_name, result.event)
+            # subscribers hear of it from the commit itself (api/announce.py, api/listen.py)
             return await fresh(info, type_name, pk), HistoryEvent.from_row(result.event, type_name)
 
         done, errors = await attempt(act)

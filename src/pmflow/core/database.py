@@ -5,8 +5,9 @@ The engine is synchronous SQLAlchemy; see docs/decisions.md for why and how the 
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,6 +17,8 @@ from sqlalchemy.engine import URL, make_url
 DEFAULT_URL = "sqlite:///pmflow.db"
 URL_ENV = "PMFLOW_DATABASE_URL"
 _WRITE = "pmflow_write"
+_AFTER_COMMIT = "pmflow_after_commit"
+log = logging.getLogger("pmflow.database")
 
 
 def database_url(url: str | None = None) -> str:
@@ -52,11 +55,24 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction that will write; commits on success, rolls back on any exception."""
+        """A transaction that will write; commits on success, rolls back on any exception.
+
+        Callbacks given to ``after_commit`` during it run once it has committed (never on rollback).
+        """
         with self.engine.connect() as connection:
             connection.execution_options(**{_WRITE: True})
-            with connection.begin():
-                yield connection
+            callbacks: list[Callable[[], None]] = []
+            connection.info[_AFTER_COMMIT] = callbacks
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                connection.info.pop(_AFTER_COMMIT, None)
+        for callback in callbacks:  # reached only when the commit succeeded
+            try:
+                callback()
+            except Exception:  # the transaction stands; a failing listener must not undo the caller's work
+                log.exception("an after-commit callback failed")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -86,3 +102,15 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
     def _on_begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(_WRITE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def after_commit(connection: Connection, callback: Callable[[], None]) -> bool:
+    """Run ``callback`` once the ``Database.write()`` transaction of ``connection`` commits.
+
+    False (and nothing scheduled) when the connection is not inside ``Database.write()``.
+    """
+    callbacks = connection.info.get(_AFTER_COMMIT)
+    if callbacks is None:
+        return False
+    callbacks.append(callback)
+    return True
