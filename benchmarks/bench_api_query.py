@@ -7,8 +7,8 @@ Run from the repository root (or anywhere)::
 The query (the one the issue names, 100 projects with their children)::
 
     projects(first: 100) { edges { node { name state
-      requirements { totalCount edges { node { title state } } }
-      iterations { totalCount } risks { totalCount }
+      requirements(first: 100) { totalCount edges { node { title state } } }
+      iterations(first: 100) { totalCount } risks(first: 100) { totalCount }
       history(first: 10) { totalCount edges { node { trigger toState } } } } } }
 
 **pmflow side**: ``await schema.execute(query, context_value=context)`` on the real strawberry schema
@@ -78,9 +78,9 @@ QUERY = """
       node {
         name
         state
-        requirements { totalCount edges { node { title state } } }
-        iterations { totalCount }
-        risks { totalCount }
+        requirements(first: 100) { totalCount edges { node { title state } } }
+        iterations(first: 100) { totalCount }
+        risks(first: 100) { totalCount }
         history(first: 10) { totalCount edges { node { trigger toState } } }
       }
     }

@@ -69,9 +69,9 @@ query Project($id: ID!) {
     ... on Project {
       id name state stateLabel version
       customer { name }
-      requirements { totalCount edges { node { id title state } } }
-      iterations { totalCount edges { node { id number goal state } } }
-      risks { totalCount }
+      requirements(first: 100) { totalCount edges { node { id title state } } }
+      iterations(first: 100) { totalCount edges { node { id number goal state } } }
+      risks(first: 100) { totalCount }
       history(first: 10) { totalCount edges { node { trigger fromState toState occurredAt } } }
     }
   }
