@@ -55,6 +55,9 @@ from typing import Any
 
 # Entry-point plugins installed on the machine must not change what is measured.
 os.environ["PMFLOW_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+# The per-token rate limit (600 a minute by default) would answer most of the load with 429; the
+# outbox worker (no consumers here) would only add noise. Both off for what is measured.
+os.environ["PMFLOW_RATE_LIMIT"] = "0"
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -161,7 +164,8 @@ def serve_pmflow(port: int, database_url: str) -> None:
             super().publish(event)
 
     setattr(api_app, "EventBroker", TimedBroker)  # noqa: B010  (what the lifespan instantiates)
-    app = api_app.create_app(api_app.Settings(database_url=database_url, workflows=WORKFLOWS, graphiql=False))
+    settings = api_app.Settings(database_url=database_url, workflows=WORKFLOWS, graphiql=False, worker=False)
+    app = api_app.create_app(settings)
 
     collector = GcClock()
 

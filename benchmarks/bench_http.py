@@ -50,6 +50,9 @@ from typing import Any
 
 # Entry-point plugins installed on the machine must not change what is measured.
 os.environ["PMFLOW_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+# The per-token rate limit (600 a minute by default) would answer most of the load with 429; the
+# outbox worker (no consumers here) would only add noise. Both off for what is measured.
+os.environ["PMFLOW_RATE_LIMIT"] = "0"
 
 import httpx
 
@@ -153,7 +156,7 @@ def serve_pmflow(port: int, database_url: str) -> None:
 
     from pmflow.api.app import Settings, create_app
 
-    app = create_app(Settings(database_url=database_url, workflows=WORKFLOWS, graphiql=False))
+    app = create_app(Settings(database_url=database_url, workflows=WORKFLOWS, graphiql=False, worker=False))
     app.router.routes[:0] = [Route("/bench/ready", _ready), *_profile_routes()]
     uvicorn.run(app, port=port, **UVICORN_OPTIONS)
 

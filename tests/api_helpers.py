@@ -18,7 +18,7 @@ import base64
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ with warnings.catch_warnings():
 
 from pmflow import app as pmflow_app
 from pmflow.api.app import PmflowGraphQL, Settings, create_app
+from pmflow.api.limits import Limits
 from pmflow.core.types import Actor
 from pmflow.domain.demo import DemoData, load_demo
 from pmflow.domain.identity import issue_token
@@ -42,7 +43,7 @@ from pmflow.domain.tables import users
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
-SIGNED_IN = ("admin", "mia", "carla", "ben")
+SIGNED_IN = ("admin", "mia", "sam", "carla", "ben")  # sam: a member (analyst) of every demo project
 
 
 def global_id(type_name: str, pk: int) -> str:
@@ -156,10 +157,19 @@ def prepare(database_url: str) -> tuple[DemoData, dict[str, str]]:
 
 
 @contextmanager
-def running_api(database_url: str) -> Iterator[Api]:
+def running_api(database_url: str, *, worker: bool = False) -> Iterator[Api]:
     """The app on ``database_url`` with the demo data, its lifespan entered for the duration."""
     demo, tokens = prepare(database_url)
-    app = create_app(Settings(database_url=database_url, workflows=WORKFLOWS))
+    # No outbox worker unless asked (its polling would mix its statements into the requests' counts;
+    # the worker has tests of its own) and no rate limit (a test sends more than a minute's worth of requests;
+    # tests/test_api_limits.py covers it).
+    settings = Settings(
+        database_url=database_url,
+        workflows=WORKFLOWS,
+        worker=worker,
+        limits=replace(Limits.from_env({}, development=True), rate_limit=0),
+    )
+    app = create_app(settings)
     with TestClient(app) as client:
         yield Api(client=client, app=app, demo=demo, tokens=tokens, database_url=database_url)
 

@@ -60,7 +60,9 @@ mutation Fire($input: FireTransitionInput!) {
 
 STATE = """
 query State($id: ID!) {
-  node(id: $id) { ... on Governed { state version history { totalCount edges { node { trigger } } } } }
+  node(id: $id) {
+    ... on Governed { state version history(first: 100) { totalCount edges { node { trigger } } } }
+  }
 }
 """
 
@@ -120,7 +122,7 @@ def test_fire_transition_moves_the_subject_and_returns_the_event(api: Api) -> No
 
 def test_a_customer_confirms_requirements_and_the_project_moves_on(api: Api) -> None:
     query = """
-    query($id: ID!) { node(id: $id) { ... on Project { requirements { nodes { id state } } } } }
+    query($id: ID!) { node(id: $id) { ... on Project { requirements(first: 100) { nodes { id state } } } } }
     """
     fleet = api.project_id("fleet")
     requirements = api.data(query, {"id": fleet}, as_="carla")["node"]["requirements"]["nodes"]
@@ -551,7 +553,7 @@ def test_create_requirement(api: Api) -> None:
     assert (requirement["state"], requirement["version"], requirement["priority"]) == ("draft", 1, "high")
     assert requirement["acceptanceCriteria"] == ["Shown on the map"]
     assert requirement["project"]["id"] == fleet
-    query = "query($id: ID!) { node(id: $id) { ... on Project { requirements { totalCount } } } }"
+    query = "query($id: ID!) { node(id: $id) { ... on Project { requirements(first: 100) { totalCount } } } }"
     assert api.data(query, {"id": fleet})["node"]["requirements"]["totalCount"] == 3
 
 
@@ -566,7 +568,7 @@ def test_create_requirement_refusals(api: Api) -> None:
     given = {"projectId": api.customer_id("northwind"), "title": "X"}
     assert refused(api, CREATE_REQUIREMENT, given, "INVALID_INPUT", as_="mia")["field"] == "projectId"
     refused(api, CREATE_REQUIREMENT, {"projectId": fleet, "title": "X"}, "UNAUTHENTICATED", as_=None)
-    query = "query($id: ID!) { node(id: $id) { ... on Project { requirements { totalCount } } } }"
+    query = "query($id: ID!) { node(id: $id) { ... on Project { requirements(first: 100) { totalCount } } } }"
     assert api.data(query, {"id": fleet})["node"]["requirements"]["totalCount"] == 2
 
 
@@ -597,7 +599,8 @@ def test_update_requirement(api: Api) -> None:
 
 def test_update_requirement_refusals(api: Api) -> None:
     confirmed = api.data(
-        "query($id: ID!) { node(id: $id) { ... on Project { requirements { nodes { id state } } } } }",
+        "query($id: ID!) { node(id: $id) { ... on Project { requirements(first: 100) "
+        "{ nodes { id state } } } } }",
         {"id": api.project_id("portal")},
     )["node"]["requirements"]["nodes"][0]
     assert confirmed["state"] == "confirmed"
@@ -617,7 +620,7 @@ def test_update_requirement_refusals(api: Api) -> None:
     given = {"id": requirement, "priority": "urgent"}
     assert refused(api, UPDATE_REQUIREMENT, given, "INVALID_INPUT", as_="mia")["field"] == "priority"
     bluebird = api.data(
-        "query($id: ID!) { node(id: $id) { ... on Project { requirements { nodes { id } } } } }",
+        "query($id: ID!) { node(id: $id) { ... on Project { requirements(first: 100) { nodes { id } } } } }",
         {"id": api.project_id("scheduling")},
     )["node"]["requirements"]["nodes"][0]["id"]
     hidden = refused(api, UPDATE_REQUIREMENT, {"id": bluebird, "title": "x"}, "NOT_FOUND", as_="carla")

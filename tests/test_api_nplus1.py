@@ -23,9 +23,9 @@ query Nested($n: Int!) {
   projects(first: $n) {
     edges {
       node {
-        requirements { totalCount }
-        iterations { totalCount }
-        risks { totalCount }
+        requirements(first: 20) { totalCount }
+        iterations(first: 20) { totalCount }
+        risks(first: 20) { totalCount }
         history(first: 10) { totalCount edges { node { trigger } } }
       }
     }

@@ -95,6 +95,7 @@ class Switches:
         self.raise_in_condition = False
         self.veto: str | None = None
         self.raise_after = False
+        self.emit_after = False
         self.trace: list[str] = []
         self.after: list[HistoryEvent] = []
         self.extra_roles: dict[str, set[str]] = {}
@@ -141,6 +142,8 @@ class Switches:
     def pmflow_after_transition(self, context: TransitionContext, event: HistoryEvent) -> None:
         if self.raise_after:
             raise RuntimeError("after-hook failed")
+        if self.emit_after:
+            context.emit("after", {"what": event.trigger})
         self.after.append(event)
 
     @hookimpl
@@ -422,6 +425,19 @@ def test_condition_raising_aborts_with_a_plugin_error(
         ticket_engine.fire(ticket.id, "submit", DEVELOPER)
     assert caught.value.code == ErrorCode.PLUGIN_ERROR and "switch_on" in caught.value.message
     assert snapshot(ticket_engine.database, ticket.id) == before
+
+
+def test_messages_emitted_by_after_transition_hooks_commit_with_the_event(
+    ticket_engine: WorkflowEngine, switches: Switches
+) -> None:
+    ticket = ticket_engine.create("ticket", DEVELOPER).subject
+    switches.emit_after = True
+    event = ticket_engine.fire(ticket.id, "start", DEVELOPER).event
+    with ticket_engine.database.read() as conn:
+        rows = conn.execute(select(outbox).where(outbox.c.topic == "after")).all()
+    assert [(r.event_id, r.subject_id, r.payload, r.status) for r in rows] == [
+        (event.event_id, ticket.id, {"what": "start", "event_id": event.event_id}, "pending")
+    ]
 
 
 def test_after_transition_hook_raising_rolls_back_state_history_and_outbox(

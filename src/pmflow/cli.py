@@ -33,7 +33,7 @@ from pmflow.core.problems import Problem, WorkflowValidationError, did_you_mean
 from pmflow.core.registry import WorkflowRegistry, check_files, workflow_files
 from pmflow.core.types import Actor
 from pmflow.domain.demo import DemoAlreadyLoaded, load_demo
-from pmflow.domain.identity import issue_token
+from pmflow.domain.identity import issue_token, list_tokens, parse_expiry, revoke_token, user_by_email
 from pmflow.domain.report import iteration_report, project_report
 from pmflow.domain.tables import iterations
 from pmflow.domain.tables import users as t_users
@@ -525,28 +525,125 @@ def _project_of(built: app.App, iteration_id: int) -> int:
 # ---- serve, users and tokens ---------------------------------------------------------------------
 
 
-@cli.command()
+class _ServeCommand(click.Command):
+    """``serve --help`` lists the API limit variables; imported only then (strawberry is slow to load)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from pmflow.api.limits import environment_help
+
+        formatter.write_paragraph()
+        formatter.write_text("API limits, CORS and introspection (environment; docs/security.md):")
+        with formatter.indentation():
+            for line in environment_help().splitlines():
+                formatter.write_text(line)
+
+
+@cli.command(cls=_ServeCommand)
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="PMFLOW_HOST", show_envvar=True)
 @click.option("--port", default=8000, show_default=True, type=int, envvar="PMFLOW_PORT", show_envvar=True)
 @click.option(
     "--demo", is_flag=True, help="Load the demo data into an empty database and print sign-in tokens."
 )
 @click.option("--no-graphiql", is_flag=True, help="Do not serve GraphiQL on GET /graphql.")
+@click.option(
+    "--no-worker", is_flag=True, help="Do not deliver the outbox in this process (run 'pmflow worker')."
+)
 @_database_option
 @click.pass_obj
-def serve(settings: Settings, host: str, port: int, demo: bool, no_graphiql: bool, url: str | None) -> None:
+def serve(
+    settings: Settings, host: str, port: int, demo: bool, no_graphiql: bool, no_worker: bool, url: str | None
+) -> None:
     """Serve the GraphQL API (HTTP and WebSocket) at http://HOST:PORT/graphql, with /healthz."""
     import uvicorn
 
     from pmflow.api.app import Settings as ApiSettings
-    from pmflow.api.app import create_app
+    from pmflow.api.app import create_app, dev_mode
+    from pmflow.api.limits import Limits, LimitsError
 
+    try:
+        limits = Limits.from_env(development=dev_mode())
+    except LimitsError as error:  # refuse to start rather than run with a limit nobody meant
+        _fail(str(error))
     with _app(settings, url) as built:  # validates workflows and migrates before listening
         if demo:
             _demo_tokens(built)
-    api = create_app(ApiSettings(database_url=url, workflows=settings.workflows, graphiql=not no_graphiql))
+    api = create_app(
+        ApiSettings(
+            database_url=url,
+            workflows=settings.workflows,
+            graphiql=not no_graphiql,
+            limits=limits,
+            worker=not no_worker,
+        )
+    )
     click.echo(f"pmflow GraphQL API on http://{host}:{port}/graphql")
     uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (for cron jobs and scripts).")
+@click.option(
+    "--batch", default=100, show_default=True, type=click.IntRange(min=1), help="Outbox rows claimed at once."
+)
+@click.option(
+    "--poll",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Seconds to wait when nothing is due.",
+)
+@click.option(
+    "--max-attempts",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Failed attempts after which a delivery is dead-lettered.",
+)
+@click.option(
+    "--lease",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a claimed row belongs to this worker; rows of a killed worker are retried after it.",
+)
+@_database_option
+@click.pass_obj
+def worker(
+    settings: Settings, once: bool, batch: int, poll: float, max_attempts: int, lease: float, url: str | None
+) -> None:
+    """Deliver the outbox to the plugins' consumers: at least once, with backoff, then dead letter.
+
+    Stops gracefully on SIGTERM or SIGINT: the row being delivered is finished and recorded, the
+    rows claimed but not started are handed back. Run several on PostgreSQL for more throughput.
+    """
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from pmflow.core.outbox import OutboxConsumerError, RetryPolicy, Worker
+
+    with _app(settings, url) as built:
+        try:
+            runner = Worker.for_plugins(
+                built.database,
+                built.plugins,
+                policy=RetryPolicy(max_attempts=max_attempts),
+                batch=batch,
+                lease=timedelta(seconds=lease),
+                clock=built.engine.clock,
+            )
+        except OutboxConsumerError as error:
+            _fail(f"cannot load outbox consumers: {error}")
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        where = built.database.url.render_as_string(hide_password=True)
+        click.echo(f"pmflow worker on {where}; consumers: {', '.join(sorted(runner.consumers)) or 'none'}")
+        if once:
+            click.echo(f"handled {_plural(runner.drain(stop), 'outbox row')}")
+            return
+        runner.run(stop, poll)
+        click.echo("pmflow worker stopped")
 
 
 def _demo_tokens(built: app.App) -> None:
@@ -598,6 +695,105 @@ def user_create(
         issued = issue_token(built.engine, row["id"], name="cli")
         click.echo(f"created user {row['id']} ({row['email']}, {row['role']})")
         click.echo(issued.token)
+
+
+@cli.group()
+def token() -> None:
+    """Create, list and revoke API tokens (a token is shown once, when it is created)."""
+
+
+@token.command("create")
+@click.option("--email", default=None, help="The user's email.")
+@click.option(
+    "--user", "user_ref", default=None, help="The user's GraphQL id (or number), instead of --email."
+)
+@click.option(
+    "--name", default="cli", show_default=True, help="What the token is for, e.g. 'laptop' or 'ci'."
+)
+@click.option("--expires-in", default=None, help="Lifetime as an ISO-8601 duration, e.g. P30D or PT12H.")
+@click.option("--expires-at", default=None, help="Expiry as an ISO-8601 time (UTC without an offset).")
+@_database_option
+@click.pass_obj
+def token_create(
+    settings: Settings,
+    email: str | None,
+    user_ref: str | None,
+    name: str,
+    expires_in: str | None,
+    expires_at: str | None,
+    url: str | None,
+) -> None:
+    """Issue a new API token for a user and print it, alone on the last line."""
+    if (email is None) == (user_ref is None):
+        raise click.UsageError("give the user with exactly one of --email and --user")
+    with _app(settings, url) as built:
+        user_id = user_by_email(built.engine, email).id if email is not None else _user_pk(user_ref or "")
+        expiry = parse_expiry(built.engine.clock(), expires_in=expires_in, expires_at=expires_at)
+        issued = issue_token(built.engine, user_id, name=name, expires_at=expiry)
+        until = f"expires {_when(issued.expires_at)}" if issued.expires_at else "does not expire"
+        click.echo(
+            f"created token {issued.id} '{name}' for user {user_id}; it {until}; it is shown only now:"
+        )
+        click.echo(issued.token)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+@_database_option
+@click.pass_obj
+def token_revoke(settings: Settings, token_id: int, url: str | None) -> None:
+    """Revoke a token (see `pmflow token list` for ids); requests with it fail from now on."""
+    with _app(settings, url) as built:
+        revoked = revoke_token(built.engine, token_id)
+        click.echo(f"revoked token {revoked.id} '{revoked.name}' of {revoked.user_email}")
+
+
+@token.command("list")
+@click.option("--email", default=None, help="Only this user's tokens.")
+@_database_option
+@click.pass_obj
+def token_list(settings: Settings, email: str | None, url: str | None) -> None:
+    """List tokens (never their secrets): id, user, name, prefix, times and status."""
+    with _app(settings, url) as built:
+        user_id = user_by_email(built.engine, email).id if email is not None else None
+        found = list_tokens(built.engine, user_id)
+        now = built.engine.clock()
+    if not found:
+        click.echo("no tokens" + (f" for {email}" if email else ""))
+        return
+    rows = [("ID", "USER", "NAME", "PREFIX", "CREATED", "EXPIRES", "LAST USED", "STATUS")]
+    rows += [
+        (
+            str(t.id),
+            t.user_email,
+            t.name,
+            t.prefix + "...",
+            _when(t.created_at),
+            _when(t.expires_at, "never"),
+            _when(t.last_used_at, "never"),
+            t.status(now),
+        )
+        for t in found
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        click.echo("  ".join([*cells, row[-1]]))
+
+
+def _when(moment: Any, empty: str = "") -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None else empty
+
+
+def _user_pk(value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    from pmflow.api.ids import expect_id
+
+    try:
+        return expect_id(value, "User", field="user")
+    except PmflowError as error:
+        raise click.BadParameter(error.message, param_hint="--user") from error
 
 
 def _customer_pk(value: str) -> int:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -28,9 +31,12 @@ from pmflow.api.context import Context
 from pmflow.api.events import EventBroker
 from pmflow.api.fanout import NextMessageEncoder
 from pmflow.api.http import GraphQLOverHTTP
+from pmflow.api.limits import BodyLimit, Limits
 from pmflow.api.listen import listen
 from pmflow.api.loaders import Loaders, in_thread
+from pmflow.api.ratelimit import RateLimit, RateLimiter
 from pmflow.api.schema import build_schema
+from pmflow.core.outbox import Worker
 from pmflow.domain.identity import authenticate
 from pmflow.domain.services import Domain
 
@@ -42,13 +48,16 @@ class Settings:
     database_url: str | None = None
     workflows: Any = None
     graphiql: bool = True
+    worker: bool = True  # deliver the outbox in a background thread (`pmflow serve --no-worker` turns it off)
+    # API limits, CORS and introspection (pmflow.api.limits); PMFLOW_* variables by default
+    limits: Limits = field(default_factory=lambda: Limits.from_env(development=dev_mode()))
 
 
 class PmflowGraphQL(GraphQLOverHTTP[Context, None]):
     """The /graphql view: GraphQL over HTTP (see ``pmflow.api.http``) and graphql-transport-ws."""
 
-    def __init__(self, state: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(build_schema(), **kwargs)
+    def __init__(self, state: dict[str, Any], limits: Limits | None = None, **kwargs: Any) -> None:
+        super().__init__(build_schema(limits), **kwargs)
         self.state = state
         self.next_messages = NextMessageEncoder()
 
@@ -111,9 +120,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             built.plugins.register(
                 LocalAnnouncer(built.database, broker, asyncio.get_running_loop()), name="pmflow.api.announce"
             )
+        stop_worker = threading.Event()
+        worker = None
+        if settings.worker:  # the outbox worker blocks on the database: its own thread, not the loop
+            runner = Worker.for_plugins(built.database, built.plugins, clock=built.engine.clock)
+            worker = asyncio.create_task(asyncio.to_thread(runner.run, stop_worker))
         try:
             yield
         finally:
+            stop_worker.set()  # the delivery in progress finishes and is recorded
+            if worker is not None:
+                await worker
             if listener is not None:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -122,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     graphql = PmflowGraphQL(
         state,
+        settings.limits,
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
     )
@@ -144,8 +162,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
         ],
+        middleware=_middleware(settings.limits),
         lifespan=lifespan,
     )
+
+
+def _middleware(limits: Limits) -> list[Middleware]:
+    """CORS outermost, so refusals carry its headers too; the rate limit before the body is read."""
+    middleware = []
+    if limits.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(limits.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "accept"],
+                expose_headers=["retry-after"],
+                max_age=600,
+            )
+        )
+    if limits.rate_limit:
+        middleware.append(Middleware(RateLimit, limiter=RateLimiter(limits.rate_limit)))
+    middleware.append(Middleware(BodyLimit, max_bytes=limits.max_body_bytes))
+    return middleware
 
 
 def _ping(built: pmflow_app.App) -> None:

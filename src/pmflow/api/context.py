@@ -56,12 +56,5 @@ class Context:
             return int(self.user.customer_id)
         return None
 
-    def can_see_customer(self, customer_id: int) -> bool:
-        """A customer sees only their own customer's projects; the team sees all."""
-        if self.user is None:
-            raise Unauthenticated()
-        own = self.customer_id
-        return own is None or own == customer_id
-
 
 Info = StrawberryInfo[Context, None]

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from pmflow.api.access import hides, team_only
 from pmflow.api.context import Info
 from pmflow.api.ids import to_global_id
 from pmflow.api.pagination import Connection, connection, window
@@ -41,9 +42,20 @@ class HistoryEvent:
     to_state: str
     actor_id: str
     actor_name: str | None
-    comment: str | None
-    payload: JSON
     occurred_at: datetime
+    _comment: strawberry.Private[str | None]
+    _payload: strawberry.Private[Any]
+    _subject_type: strawberry.Private[str]
+
+    # Resolved per viewer: one HistoryEvent is shared by every subscriber of a project (fanout.py),
+    # and what hides these depends only on the viewer's role (Context.audience).
+    @strawberry.field(description=team_only(when="the event is a Risk's"))
+    def comment(self, info: Info) -> str | None:
+        return None if hides(info.context, "HistoryEvent", self) else self._comment
+
+    @strawberry.field(description=team_only("What the transition was given.", when="the event is a Risk's"))
+    def payload(self, info: Info) -> JSON | None:
+        return None if hides(info.context, "HistoryEvent", self) else self._payload
 
     @classmethod
     def from_row(cls, row: Any, subject_type: str) -> HistoryEvent:
@@ -57,9 +69,10 @@ class HistoryEvent:
             to_state=row.to_state,
             actor_id=row.actor_id,
             actor_name=row.actor_name,
-            comment=row.comment,
-            payload=row.payload,
             occurred_at=row.occurred_at,
+            _comment=row.comment,
+            _payload=row.payload,
+            _subject_type=subject_type,
         )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import Table
 
+from pmflow.api import access
 from pmflow.api.context import Info
 from pmflow.api.ids import from_global_id
 from pmflow.domain import tables as t
@@ -39,7 +40,7 @@ def _kinds() -> dict[str, NodeKind]:
     return {
         "Customer": NodeKind(t.customers, lambda r, i: Customer.from_row(r)),
         "Contact": NodeKind(t.contacts, lambda r, i: Contact.from_row(r)),
-        "User": NodeKind(t.users, lambda r, i: User.from_row(r)),
+        "User": NodeKind(t.users, lambda r, i: User.from_row(r)),  # internal fields resolve per viewer
         "Project": NodeKind(t.projects, Project.from_row),
         "Requirement": NodeKind(t.requirements, Requirement.from_row),
         "ChangeRequest": NodeKind(t.change_requests, ChangeRequest.from_row),
@@ -62,26 +63,18 @@ def kinds() -> dict[str, NodeKind]:
     return _KINDS
 
 
-async def customer_of(info: Info, type_name: str, row: Any) -> int | None:
-    """The customer whose data ``row`` is (None: team-internal, such as a team member's account)."""
-    if type_name == "Customer":
-        return int(row.id)
-    if type_name in ("Contact", "Project"):
-        return int(row.customer_id)
-    if type_name == "User":
-        return int(row.customer_id) if row.customer_id is not None else None
-    project = await info.context.loaders.by_id(t.projects).load(row.project_id)
-    return int(project.customer_id) if project is not None else None
-
-
 async def visible(info: Info, type_name: str, row: Any) -> bool:
+    """Whether the viewer may see ``row`` (of node type ``type_name``); the rules live in ``access``."""
     context = info.context
-    owner = await customer_of(info, type_name, row)
-    if context.customer_id is None:
-        return True  # the team (issue 5 narrows per membership and field)
+    if type_name == "Project":
+        return await access.may_see_project(context, row)
+    if type_name in ("Customer", "Contact"):
+        return access.may_see_customer(context, int(row.id if type_name == "Customer" else row.customer_id))
     if type_name == "User":
-        return bool(context.user is not None and row.id == context.user.id) or owner == context.customer_id
-    return owner == context.customer_id
+        return access.may_see_user(context, row)
+    # everything else is in a project, and visible exactly when its project is
+    project = await context.loaders.by_id(t.projects).load(row.project_id)
+    return project is not None and await access.may_see_project(context, project)
 
 
 async def resolve_node(info: Info, global_id: str) -> Any | None:

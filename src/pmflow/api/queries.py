@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import Select, asc, desc, func, select
 
+from pmflow.api.access import project_clause
 from pmflow.api.context import Info
 from pmflow.api.customers.types import Customer, User
 from pmflow.api.ids import expect_id
@@ -64,7 +65,7 @@ def _filtered(query: Select[Any], given: ProjectFilter | None, customer_scope: i
         return query
     if given.state:
         conditions = [subjects.c.state == s for s in given.state] + [
-            subjects.c.state.startswith(s + ".") for s in given.state
+            subjects.c.state.startswith(s + ".", autoescape=True) for s in given.state
         ]
         from sqlalchemy import or_
 
@@ -129,7 +130,10 @@ class Query:
         context = info.context
         context.actor  # noqa: B018
         base = select(t.projects.c.id).join(subjects, subjects.c.id == t.projects.c.id)
-        base = _filtered(base, filter, context.customer_id)
+        base = _filtered(base, filter, None)
+        scope = project_clause(context)  # who sees which projects: pmflow.api.access
+        if scope is not None:
+            base = base.where(scope)
         order = order_by or ProjectOrder(field=ProjectOrderField.CREATED_AT)
         column = _ORDER_COLUMNS[order.field]
         direction = asc if order.direction == OrderDirection.ASC else desc

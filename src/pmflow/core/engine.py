@@ -370,6 +370,7 @@ class WorkflowEngine:
             updated_at=now,
         )
         context.before, context.subject = current, moved
+        queued = len(context.outbox)
         event = self._record(
             conn, moved, trigger, current.state, actor, comment, payload, now, context.outbox
         )
@@ -379,6 +380,9 @@ class WorkflowEngine:
             raise
         except Exception as error:
             raise PluginError("an after-transition hook", error) from error
+        late = context.outbox[queued:]  # emitted by after-transition hooks: same transaction, same event
+        if late:
+            conn.execute(_insert_outbox, _outbox_rows(event.event_id, moved.id, now, late))
         return FireResult(subject=moved, event=event)
 
     # ---- pieces ------------------------------------------------------------------------
@@ -433,19 +437,10 @@ class WorkflowEngine:
             "version": subject.version,
             "actor_id": actor.id,
         }
-        rows = [
-            {"topic": EVENT_TOPIC, "payload": message},
-            *({"topic": m.topic, "payload": {**m.payload, "event_id": event_id}} for m in extra),
-        ]
-        common = {
-            "event_id": event_id,
-            "subject_id": subject.id,
-            "status": "pending",
-            "attempts": 0,
-            "available_at": now,
-            "created_at": now,
-        }
-        conn.execute(_insert_outbox, [{**common, **row} for row in rows])
+        conn.execute(
+            _insert_outbox,
+            _outbox_rows(event_id, subject.id, now, [OutboxMessage(EVENT_TOPIC, message), *extra], own=1),
+        )
         try:
             self.plugins.hook.pmflow_event_recorded(event=event, subject=subject, connection=conn)
         except PmflowError:
@@ -617,3 +612,26 @@ def _check_payload(payload: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if "\\u0000" in text:
         raise InvalidInput("the payload cannot contain the NUL character", field="payload")
     return payload
+
+
+def _outbox_rows(
+    event_id: str, subject_id: int, now: datetime, messages: Iterable[OutboxMessage], own: int = 0
+) -> list[dict[str, Any]]:
+    """Outbox rows of one event; the first ``own`` messages are the engine's own (their payload as
+    is), the rest a workflow's or plugin's (their payload gains the event id)."""
+    rows = []
+    for index, message in enumerate(messages):
+        payload = dict(message.payload) if index < own else {**message.payload, "event_id": event_id}
+        rows.append(
+            {
+                "event_id": event_id,
+                "subject_id": subject_id,
+                "topic": message.topic,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "available_at": now,
+                "created_at": now,
+            }
+        )
+    return rows

@@ -14,6 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from pmflow.core.outbox import OutboxConsumer, OutboxDelivery
     from pmflow.core.types import Action, Actor, Condition, HistoryEvent, Subject, TransitionContext
 
 PROJECT_NAME = "pmflow"
@@ -71,4 +72,27 @@ def pmflow_event_recorded(event: HistoryEvent, subject: Subject, connection: Con
     """Called for every history event (creation included) right after it is written, inside the
     transaction. For cheap, transactional side effects such as ``pg_notify``: what you send is
     delivered only if the transaction commits. Raising rolls the transaction back.
+    """
+
+
+@hookspec
+def pmflow_outbox_consumers() -> Iterable[OutboxConsumer]:
+    """Return the named consumers of outbox messages this plugin provides (merged; a name twice is
+    a startup error of the worker).
+
+    The worker delivers every committed outbox row to each consumer whose ``topics`` include its
+    topic, at least once, outside any transaction; ``deliver`` raising records the error against
+    that one delivery and retries it with backoff, until it is dead-lettered.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def pmflow_after_commit(delivery: OutboxDelivery) -> None:
+    """Called by the outbox worker for every committed outbox message (every topic: check
+    ``delivery.topic``), after the transaction that wrote it has committed.
+
+    Each implementation is its own consumer: raising records the error against its delivery and
+    retries only it, with backoff; the transition stands. Deliveries are at least once: use
+    ``delivery.delivery_id`` (or ``event_id``) to ignore a repeat.
     """

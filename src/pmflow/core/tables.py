@@ -110,3 +110,22 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Index("ix_outbox_status_available_at", "status", "available_at"),
 )
+
+# The delivery log: one row per (outbox row, consumer), each with its own attempts (pmflow.core.outbox).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("outbox_id", Id, ForeignKey("outbox.id"), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("consumer", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    UniqueConstraint("outbox_id", "consumer", name="uq_deliveries_outbox_consumer"),
+    Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_deliveries_event_id", "event_id"),
+)

@@ -14,7 +14,7 @@ from pmflow.api.ids import expect_id
 from pmflow.api.inputs import service_input
 from pmflow.api.iterations.mutations import split_update
 from pmflow.api.loaders import in_thread
-from pmflow.api.mutations import fresh, require_team, visible_row
+from pmflow.api.mutations import fresh, visible_row
 
 
 @strawberry.input(description="Customers may raise change requests on their own projects.")
@@ -87,7 +87,6 @@ class ChangeRequestMutation:
         context = info.context
 
         async def act() -> ChangeRequest:
-            require_team(context)
             pk = expect_id(input.id, "ChangeRequest")
             await visible_row(info, "ChangeRequest", pk)
             patch, expected = split_update(service_input(input, {"affected_requirement_ids": "Requirement"}))

@@ -13,7 +13,7 @@ from pmflow.api.ids import expect_id
 from pmflow.api.inputs import service_input
 from pmflow.api.iterations.mutations import split_update
 from pmflow.api.loaders import in_thread
-from pmflow.api.mutations import fresh, require_team, visible_row
+from pmflow.api.mutations import fresh, visible_row
 
 
 @strawberry.input
@@ -60,7 +60,6 @@ class DeliverableMutation:
         context = info.context
 
         async def act() -> Deliverable:
-            require_team(context)
             data = service_input(input, {"project_id": "Project", "iteration_id": "Iteration"})
             project_id = data.pop("project_id")
             await visible_row(info, "Project", project_id, "projectId")
@@ -75,7 +74,6 @@ class DeliverableMutation:
         context = info.context
 
         async def act() -> Deliverable:
-            require_team(context)
             pk = expect_id(input.id, "Deliverable")
             await visible_row(info, "Deliverable", pk)
             patch, expected = split_update(service_input(input, {"iteration_id": "Iteration"}))

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 
 from pmflow.api._project_ref import InProject
+from pmflow.api.access import team_only, without_internal
 from pmflow.api.context import Info
 from pmflow.api.governed import Governed, governed_fields
 from pmflow.api.ids import to_global_id
@@ -26,14 +27,16 @@ class Deliverable(Node, Governed, InProject):
     title: str
     kind: str = strawberry.field(description="document, code, product or service.")
     acceptance_criteria: list[str] = strawberry.field(description="From the contract.")
-    qa_checklist: list[ChecklistItem] = strawberry.field(description="The internal quality checklist.")
+    qa_checklist: list[ChecklistItem] | None = strawberry.field(
+        description=team_only("The internal quality checklist.")
+    )
     iteration_id: strawberry.ID | None
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def from_row(cls, row: Any, info: Info) -> Deliverable:
-        return cls(
+        deliverable = cls(
             id=strawberry.ID(to_global_id("Deliverable", row.id)),
             title=row.title,
             kind=row.kind,
@@ -47,3 +50,4 @@ class Deliverable(Node, Governed, InProject):
             _project_pk=row.project_id,
             **governed_fields(row, info.context.app.engine),
         )
+        return without_internal(deliverable, info.context)

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 
 from pmflow.api._project_ref import InProject
+from pmflow.api.access import team_only, without_internal
 from pmflow.api.context import Info
 from pmflow.api.governed import Governed, governed_fields
 from pmflow.api.ids import to_global_id
@@ -29,8 +30,8 @@ class WorkItem(Node, InProject):
     meeting_id: strawberry.ID | None = strawberry.field(
         description="Set when it came from a meeting's action items."
     )
-    assignee_id: strawberry.ID | None
-    estimate: float | None = strawberry.field(description="Hours.")
+    assignee_id: strawberry.ID | None = strawberry.field(description=team_only())
+    estimate: float | None = strawberry.field(description=team_only("Hours."))
     status: str = strawberry.field(description="todo, in_progress or done.")
     blocked_reason: str | None
     blocked: bool
@@ -40,7 +41,7 @@ class WorkItem(Node, InProject):
 
     @classmethod
     def from_row(cls, row: Any, info: Info) -> WorkItem:
-        return cls(
+        item = cls(
             id=strawberry.ID(to_global_id("WorkItem", row.id)),
             database_id=row.id,
             title=row.title,
@@ -57,6 +58,7 @@ class WorkItem(Node, InProject):
             updated_at=row.updated_at,
             _project_pk=row.project_id,
         )
+        return without_internal(item, info.context)
 
 
 @strawberry.type(description="A short iteration delivering a usable increment, reviewed with the customer.")

@@ -13,7 +13,7 @@ from pmflow.api.inputs import service_input
 from pmflow.api.iterations.mutations import WORK_ITEM_FIELDS, WORK_ITEM_IDS, fields_named, renamed
 from pmflow.api.loaders import in_thread
 from pmflow.api.meetings.types import Feedback, Meeting
-from pmflow.api.mutations import fresh, require_team, visible_row
+from pmflow.api.mutations import fresh, visible_row
 from pmflow.core.errors import InvalidInput, NotAllowed, PmflowError
 from pmflow.domain import tables as t
 
@@ -122,7 +122,6 @@ class MeetingMutation:
         context = info.context
 
         async def act() -> Meeting:
-            require_team(context)
             data = service_input(
                 input,
                 {

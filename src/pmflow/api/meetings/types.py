@@ -8,9 +8,12 @@ from typing import Any
 import strawberry
 
 from pmflow.api._project_ref import InProject
+from pmflow.api.access import TEAM_MEETING_KINDS, team_only, without_internal
 from pmflow.api.context import Info
 from pmflow.api.ids import to_global_id
 from pmflow.api.node import Node
+
+_TEAM_MEETING = team_only(when="the meeting is a " + " or ".join(TEAM_MEETING_KINDS))
 
 
 @strawberry.type(
@@ -22,14 +25,14 @@ class Meeting(Node, InProject):
     kind: str
     held_on: date
     iteration_id: strawberry.ID | None
-    notes: str | None
-    decisions: list[str]
+    notes: str | None = strawberry.field(description=_TEAM_MEETING)
+    decisions: list[str] | None = strawberry.field(description=_TEAM_MEETING)
     version: int
     created_at: datetime
 
     @classmethod
     def from_row(cls, row: Any, info: Info) -> Meeting:
-        return cls(
+        meeting = cls(
             id=strawberry.ID(to_global_id("Meeting", row.id)),
             database_id=row.id,
             kind=row.kind,
@@ -43,6 +46,7 @@ class Meeting(Node, InProject):
             created_at=row.created_at,
             _project_pk=row.project_id,
         )
+        return without_internal(meeting, info.context)
 
 
 @strawberry.type(description="What a customer contact said about the project, an iteration or a deliverable.")

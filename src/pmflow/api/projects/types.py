@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -307,10 +308,15 @@ class Project(Node, Governed):
         return _rows_connection(rows, lambda r: Feedback.from_row(r, info), first, after, last, before)
 
     @strawberry.field(
-        description="Progress report: done, in progress, next, decisions, changes, risks, feedback."
+        description="Progress report: done, in progress, next, decisions, changes, risks, feedback. "
+        "Risk owners and mitigation plans are left out for customer users (see Risk)."
     )
     async def progress_report(self, info: Info) -> ProgressReport:
         report = await in_thread(project_report, info.context.app.engine, self.database_id)
+        if info.context.customer_id is not None:  # risk notes are internal (pmflow.api.access)
+            report.open_risks = [
+                dataclasses.replace(r, owner=None, mitigation=None) for r in report.open_risks
+            ]
         return ProgressReport(
             title=report.title,
             state=report.state,

@@ -13,7 +13,7 @@ from pmflow.api.ids import expect_id
 from pmflow.api.inputs import service_input
 from pmflow.api.iterations.mutations import fields_named, renamed, split_update
 from pmflow.api.loaders import in_thread
-from pmflow.api.mutations import fresh, require_team, visible_row
+from pmflow.api.mutations import fresh, visible_row
 from pmflow.api.risks.types import Risk
 
 RISK_FIELDS = {"owner_id": "owner_user_id"}
@@ -64,7 +64,6 @@ class RiskMutation:
         context = info.context
 
         async def act() -> Risk:
-            require_team(context)
             with fields_named(RISK_FIELDS):
                 data = service_input(input, {"project_id": "Project", "owner_id": "User"})
                 project_id = data.pop("project_id")
@@ -82,7 +81,6 @@ class RiskMutation:
         context = info.context
 
         async def act() -> Risk:
-            require_team(context)
             with fields_named(RISK_FIELDS):
                 pk = expect_id(input.id, "Risk")
                 await visible_row(info, "Risk", pk)

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 
 from pmflow.api._project_ref import InProject
+from pmflow.api.access import team_only, without_internal
 from pmflow.api.context import Info
 from pmflow.api.governed import Governed, governed_fields
 from pmflow.api.ids import to_global_id
@@ -22,16 +23,16 @@ class Risk(Node, Governed, InProject):
     probability: int | None = strawberry.field(description="1 (rare) to 5 (almost certain).")
     impact: int | None = strawberry.field(description="1 (minor) to 5 (severe).")
     score: int | None = strawberry.field(description="probability x impact, 1 to 25.")
-    owner_id: strawberry.ID | None
-    mitigation_plan: str | None
-    contingency_plan: str | None
-    early_warning_indicator: str | None
+    owner_id: strawberry.ID | None = strawberry.field(description=team_only("The User who owns it."))
+    mitigation_plan: str | None = strawberry.field(description=team_only())
+    contingency_plan: str | None = strawberry.field(description=team_only())
+    early_warning_indicator: str | None = strawberry.field(description=team_only())
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def from_row(cls, row: Any, info: Info) -> Risk:
-        return cls(
+        risk = cls(
             id=strawberry.ID(to_global_id("Risk", row.id)),
             title=row.title,
             category=row.category,
@@ -47,3 +48,4 @@ class Risk(Node, Governed, InProject):
             _project_pk=row.project_id,
             **governed_fields(row, info.context.app.engine),
         )
+        return without_internal(risk, info.context)
