@@ -24,7 +24,9 @@ from graphql import GraphQLNonNull, GraphQLObjectType, build_schema
 
 from api_helpers import Api, global_id, ids_in_project, running_api
 from pmflow.api.access import INTERNAL, ROOT_RULES, RULE_MEANING, Rule
+from pmflow.api.notifications import store as notifications
 from pmflow.api.schema import build_schema as build_code_schema
+from pmflow.core.tables import deliveries, outbox
 from pmflow.domain.identity import issue_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +72,45 @@ def _own_token(api: Api, ids: dict[str, list[str]], role: str) -> dict[str, Any]
     return {"id": global_id("ApiToken", issued.id)}
 
 
+def _own_webhook(api: Api, ids: dict[str, list[str]], role: str) -> dict[str, Any]:
+    """A webhook to delete, a fresh one per call (the admin's call deletes it)."""
+    built = api.built
+    row = notifications.create_webhook(
+        built.database,
+        built.registry,
+        url="http://127.0.0.1:9/matrix",
+        secret="matrix",
+        events=["*"],
+        created_by=None,
+        now=built.engine.clock(),
+    )
+    return {"id": global_id("Webhook", row.id)}
+
+
+def _dead_delivery(api: Api, ids: dict[str, list[str]], role: str) -> dict[str, Any]:
+    """A dead delivery to retry, a fresh one per call (the admin's call makes it pending)."""
+    now = api.built.engine.clock()
+    row = {"event_id": "matrix", "subject_id": 1, "topic": "matrix", "payload": {}, "attempts": 1}
+    with api.built.database.write() as conn:
+        outbox_id = conn.execute(
+            outbox.insert().returning(outbox.c.id),
+            {**row, "status": "dead", "available_at": now, "created_at": now},
+        ).scalar_one()
+        delivery_id = conn.execute(
+            deliveries.insert().returning(deliveries.c.id),
+            {
+                "outbox_id": outbox_id,
+                "event_id": "matrix",
+                "consumer": "matrix",
+                "status": "dead",
+                "attempts": 1,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        ).scalar_one()
+    return {"id": global_id("Delivery", delivery_id)}
+
+
 def _mutation(name: str, input_type: str) -> str:
     return f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ errors {{ code message }} }} }}"
 
@@ -99,6 +140,8 @@ QUERIES: dict[str, Sample] = {
     ),
     "workflows": Sample("{ workflows { name } }", found=lambda api, value: bool(value)),
     "users": Sample("{ users(first: 10) { totalCount } }"),
+    "webhooks": Sample("{ webhooks { id } }"),
+    "deliveries": Sample("{ deliveries(first: 10) { totalCount } }"),
 }
 
 MUTATIONS: dict[str, tuple[str, Variables, bool]] = {
@@ -168,6 +211,13 @@ MUTATIONS: dict[str, tuple[str, Variables, bool]] = {
     ),
     "revokeToken": ("RevokeTokenInput", _own_token, False),
     "updateUser": ("UpdateUserInput", lambda api, ids, role: {"id": api.user_id("tess")}, False),
+    "createWebhook": (
+        "CreateWebhookInput",
+        lambda api, ids, role: {"url": "http://127.0.0.1:9/matrix", "secret": "matrix", "events": ["*"]},
+        False,
+    ),
+    "deleteWebhook": ("DeleteWebhookInput", _own_webhook, False),
+    "retryDelivery": ("RetryDeliveryInput", _dead_delivery, False),
 }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 import pluggy
@@ -28,9 +28,10 @@ from pmflow.core.definitions import ANY_STATE, Ref, TransitionDef, WorkflowDefin
 from pmflow.core.diagram import FORMATS, render
 from pmflow.core.durations import format_duration
 from pmflow.core.errors import PmflowError
-from pmflow.core.plugins import AUTOLOAD_ENV, Catalog
+from pmflow.core.plugins import AUTOLOAD_ENV, Catalog, PluginStartupError
 from pmflow.core.problems import Problem, WorkflowValidationError, did_you_mean
 from pmflow.core.registry import WorkflowRegistry, check_files, workflow_files
+from pmflow.core.settings import PluginSettingsError
 from pmflow.core.types import Actor
 from pmflow.domain.demo import DemoAlreadyLoaded, load_demo
 from pmflow.domain.identity import issue_token, list_tokens, parse_expiry, revoke_token, user_by_email
@@ -81,8 +82,55 @@ def _plural(count: int, word: str) -> str:
 
 # ---- the root group ---------------------------------------------------------------------------
 
+_PLUGIN_COMMANDS = "pmflow.plugin_commands"
+_PLUGINS = "pmflow.plugins"
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class _Root(click.Group):
+    """The built-in commands, then the plugins' (``pmflow_cli_commands``), loaded only when a name is
+    not built in or the commands are listed. A plugin that fails is reported on stderr and skipped, so
+    that ``pmflow --help`` and the built-in commands keep working."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugin_commands(ctx, self)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or _plugin_commands(ctx, self).get(cmd_name)
+
+
+def _plugin_commands(ctx: click.Context, root: click.Group) -> dict[str, click.Command]:
+    meta = ctx.find_root().meta
+    if _PLUGIN_COMMANDS in meta:
+        return dict(meta[_PLUGIN_COMMANDS])
+    found: dict[str, click.Command] = {}
+    meta[_PLUGIN_COMMANDS] = found
+    try:
+        pm = plugin_manager()
+    except Exception as error:  # an installed plugin failed to import or register
+        _warn(f"plugin commands not loaded: {type(error).__name__}: {error} (set {AUTOLOAD_ENV}=1 to skip)")
+        return found
+    meta[_PLUGINS] = pm
+    for impl in reversed(pm.hook.pmflow_cli_commands.get_hookimpls()):
+        try:
+            commands = list(cast(Iterable[Any], impl.function() or ()))
+        except Exception as error:
+            _warn(f"commands of plugin '{impl.plugin_name}' not loaded: {type(error).__name__}: {error}")
+            continue
+        for command in commands:
+            if not isinstance(command, click.Command) or not command.name:
+                _warn(f"plugin '{impl.plugin_name}': pmflow_cli_commands returned {command!r}, not a command")
+            elif command.name in root.commands or command.name in found:
+                _warn(f"plugin '{impl.plugin_name}': command '{command.name}' exists already; not added")
+            else:
+                found[command.name] = command
+    return dict(found)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"pmflow: warning: {message}", err=True)
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="pmflow")
 @click.option(
     "--workflows",
@@ -97,7 +145,8 @@ def _plural(count: int, word: str) -> str:
 @click.pass_context
 def cli(ctx: click.Context, workflows: tuple[Path, ...]) -> None:
     """pmflow: customer-centric projects as explicit, auditable lifecycles."""
-    ctx.obj = Settings(workflows=workflows or (Path(DEFAULT_WORKFLOWS),))
+    # The plugins loaded for a plugin's command, if any, are the ones every command then uses.
+    ctx.obj = Settings(workflows=workflows or (Path(DEFAULT_WORKFLOWS),), _plugins=ctx.meta.get(_PLUGINS))
 
 
 def main() -> None:
@@ -460,6 +509,12 @@ def _app(settings: Settings, url: str | None) -> Iterator[app.App]:
         _fail(f"database error: {_first_line(error)}")
     except migrate.UnknownRevision as error:
         _fail(str(error))
+    except PluginSettingsError as error:
+        for message in error.problems:
+            click.echo(message, err=True)
+        _fail(f"{_plural(len(error.problems), 'problem')} in the plugin settings; nothing was done")
+    except PluginStartupError as error:
+        _fail(str(error))
     try:
         yield built
     except PmflowError as error:
@@ -546,7 +601,9 @@ class _ServeCommand(click.Command):
 )
 @click.option("--no-graphiql", is_flag=True, help="Do not serve GraphiQL on GET /graphql.")
 @click.option(
-    "--no-worker", is_flag=True, help="Do not deliver the outbox in this process (run 'pmflow worker')."
+    "--no-worker",
+    is_flag=True,
+    help="Do not deliver the outbox or fire timers in this process (run 'pmflow worker').",
 )
 @_database_option
 @click.pass_obj
@@ -567,21 +624,29 @@ def serve(
     with _app(settings, url) as built:  # validates workflows and migrates before listening
         if demo:
             _demo_tokens(built)
-    api = create_app(
-        ApiSettings(
-            database_url=url,
-            workflows=settings.workflows,
-            graphiql=not no_graphiql,
-            limits=limits,
-            worker=not no_worker,
+    from pmflow.api.schema import PluginSchemaError
+
+    try:
+        api = create_app(
+            ApiSettings(
+                database_url=url,
+                workflows=settings.workflows,
+                graphiql=not no_graphiql,
+                limits=limits,
+                worker=not no_worker,
+                plugins=settings.plugins(),
+            )
         )
-    )
+    except PluginSchemaError as error:  # a plugin's GraphQL fields cannot be served
+        _fail(f"cannot build the GraphQL schema: {error}")
     click.echo(f"pmflow GraphQL API on http://{host}:{port}/graphql")
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (for cron jobs and scripts).")
+@click.option(
+    "--once", is_flag=True, help="Deliver and fire what is due now, then exit (for cron jobs and scripts)."
+)
 @click.option(
     "--batch", default=100, show_default=True, type=click.IntRange(min=1), help="Outbox rows claimed at once."
 )
@@ -612,6 +677,7 @@ def worker(
     settings: Settings, once: bool, batch: int, poll: float, max_attempts: int, lease: float, url: str | None
 ) -> None:
     """Deliver the outbox to the plugins' consumers: at least once, with backoff, then dead letter.
+    Also fires state timeouts when they fall due.
 
     Stops gracefully on SIGTERM or SIGINT: the row being delivered is finished and recorded, the
     rows claimed but not started are handed back. Run several on PostgreSQL for more throughput.
@@ -621,16 +687,20 @@ def worker(
     from datetime import timedelta
 
     from pmflow.core.outbox import OutboxConsumerError, RetryPolicy, Worker
+    from pmflow.core.timers import TimerRunner
 
     with _app(settings, url) as built:
+        policy = RetryPolicy(max_attempts=max_attempts)
+        timer_runner = TimerRunner(built.engine, policy=policy, batch=batch)
         try:
             runner = Worker.for_plugins(
                 built.database,
                 built.plugins,
-                policy=RetryPolicy(max_attempts=max_attempts),
+                policy=policy,
                 batch=batch,
                 lease=timedelta(seconds=lease),
                 clock=built.engine.clock,
+                timers=timer_runner,
             )
         except OutboxConsumerError as error:
             _fail(f"cannot load outbox consumers: {error}")
@@ -640,6 +710,7 @@ def worker(
         where = built.database.url.render_as_string(hide_password=True)
         click.echo(f"pmflow worker on {where}; consumers: {', '.join(sorted(runner.consumers)) or 'none'}")
         if once:
+            click.echo(f"fired {_plural(timer_runner.drain(), 'due timer')}")  # their events go out below
             click.echo(f"handled {_plural(runner.drain(stop), 'outbox row')}")
             return
         runner.run(stop, poll)
@@ -805,6 +876,54 @@ def _customer_pk(value: str) -> int:
         return expect_id(value, "Customer", field="customer")
     except PmflowError as error:
         raise click.BadParameter(error.message, param_hint="--customer") from error
+
+
+# ---- plugins -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def plugins() -> None:
+    """Inspect the loaded plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@click.pass_obj
+def plugins_list(settings: Settings, as_json: bool) -> None:
+    """Each plugin: its name, where it comes from (built-in, or its package and version) and its hooks."""
+    rows = describe_plugins(settings.plugins())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max((len(r["name"]) for r in rows), default=0)
+    source_width = max((len(_source(r)) for r in rows), default=0)
+    for row in rows:
+        hooks = ", ".join(row["hooks"]) or "-"
+        click.echo(f"{row['name'].ljust(width)}  {_source(row).ljust(source_width)}  {hooks}")
+
+
+def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    """Name, source (``built-in``, ``entry point`` or ``registered``), distribution, version and hooks."""
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        dist = dists.get(id(plugin))
+        if dist is not None:
+            source, distribution, version = "entry point", dist.project_name, dist.version
+        else:
+            source = "built-in" if name in app.DEFAULT_PLUGINS else "registered"
+            distribution, version = None, None
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
+        rows.append(
+            {"name": name, "source": source, "distribution": distribution, "version": version, "hooks": hooks}
+        )
+    return rows
+
+
+def _source(row: Mapping[str, Any]) -> str:
+    return f"{row['distribution']} {row['version']}" if row["distribution"] else str(row["source"])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,7 @@ finer facts, so that a shared subscription execution (``pmflow.api.fanout``) sta
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -62,6 +62,8 @@ ROOT_RULES: dict[str, dict[str, Rule]] = {
         "customers": "signed_in",
         "workflows": "signed_in",
         "users": "admin",  # the user directory (tokens and users work)
+        "webhooks": "admin",  # notifications: webhooks and the outbox delivery log
+        "deliveries": "admin",
     },
     "Mutation": {
         # The engine then checks the workflow's `roles:` for the trigger (customer triggers included).
@@ -93,6 +95,10 @@ ROOT_RULES: dict[str, dict[str, Rule]] = {
         "revokeToken": "signed_in",
         "updateUser": "admin",
         "createUserToken": "admin",
+        # Webhooks see every project's events: an admin's decision (docs/api.md, "Webhooks").
+        "createWebhook": "admin",
+        "deleteWebhook": "admin",
+        "retryDelivery": "admin",
     },
     "Subscription": {
         "events": "project_party",  # checked once, when the subscription starts
@@ -280,10 +286,11 @@ class AccessRule(FieldExtension):
     """Checks a root field's declared rule before its resolver. Queries raise the refusal (a
     top-level error with ``extensions.code``); mutations answer their payload with ``errors``."""
 
-    def __init__(self, parent: str, name: str) -> None:
+    def __init__(self, parent: str, name: str, rule: Rule | None = None) -> None:
         self.parent = parent
         self.name = name
-        self.rule: Rule | None = ROOT_RULES.get(parent, {}).get(name)
+        # A plugin's field brings its own rule (pmflow_graphql_types); the built-in ones are in ROOT_RULES.
+        self.rule: Rule | None = rule if rule is not None else ROOT_RULES.get(parent, {}).get(name)
         self.payload_type: Any = None
 
     def apply(self, field: Any) -> None:
@@ -313,9 +320,14 @@ class AccessRule(FieldExtension):
         return await next_(source, info, **kwargs)
 
 
-def guard_root_fields(*roots: tuple[str, type]) -> None:
-    """Put the ``AccessRule`` of its declared rule on every field of the given root types (once)."""
+def guard_root_fields(
+    *roots: tuple[str, type], rules: Mapping[str, Mapping[str, Rule]] | None = None
+) -> None:
+    """Put the ``AccessRule`` of its declared rule on every field of the given root types (once);
+    ``rules`` (root -> field -> rule) declares the plugins' fields."""
     for parent, root in roots:
+        extra = (rules or {}).get(parent, {})
         for field in root.__strawberry_definition__.fields:  # type: ignore[attr-defined]
             if not any(isinstance(e, AccessRule) for e in field.extensions):
-                field.extensions.append(AccessRule(parent, field.graphql_name or to_camel_case(field.name)))
+                name = field.graphql_name or to_camel_case(field.name)
+                field.extensions.append(AccessRule(parent, name, extra.get(name)))

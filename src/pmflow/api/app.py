@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pluggy
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -37,6 +38,7 @@ from pmflow.api.loaders import Loaders, in_thread
 from pmflow.api.ratelimit import RateLimit, RateLimiter
 from pmflow.api.schema import build_schema
 from pmflow.core.outbox import Worker
+from pmflow.core.timers import TimerRunner
 from pmflow.domain.identity import authenticate
 from pmflow.domain.services import Domain
 
@@ -51,13 +53,21 @@ class Settings:
     worker: bool = True  # deliver the outbox in a background thread (`pmflow serve --no-worker` turns it off)
     # API limits, CORS and introspection (pmflow.api.limits); PMFLOW_* variables by default
     limits: Limits = field(default_factory=lambda: Limits.from_env(development=dev_mode()))
+    # The plugins (built-ins and entry points by default); their GraphQL fields are part of the schema.
+    plugins: pluggy.PluginManager | None = None
 
 
 class PmflowGraphQL(GraphQLOverHTTP[Context, None]):
     """The /graphql view: GraphQL over HTTP (see ``pmflow.api.http``) and graphql-transport-ws."""
 
-    def __init__(self, state: dict[str, Any], limits: Limits | None = None, **kwargs: Any) -> None:
-        super().__init__(build_schema(limits), **kwargs)
+    def __init__(
+        self,
+        state: dict[str, Any],
+        limits: Limits | None = None,
+        plugins: pluggy.PluginManager | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(build_schema(limits, plugins), **kwargs)
         self.state = state
         self.next_messages = NextMessageEncoder()
 
@@ -102,28 +112,34 @@ async def _user_for(built: pmflow_app.App, header: str) -> Any | None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     state: dict[str, Any] = {}
+    # One plugin manager for the schema and the engine: a plugin's GraphQL fields and its conditions agree.
+    plugins = settings.plugins if settings.plugins is not None else pmflow_app.plugin_manager()
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         built = await in_thread(
-            lambda: pmflow_app.build(database_url=settings.database_url, workflows=settings.workflows)
+            lambda: pmflow_app.build(
+                database_url=settings.database_url, workflows=settings.workflows, plugins=plugins
+            )
         )
         broker = EventBroker()
         state.update(app=built, domain=Domain(built.engine), broker=broker)
         listener = None
+        announcer = None
         if built.database.dialect == "postgresql":  # events of every process, via LISTEN/NOTIFY
             ready = asyncio.Event()
             listener = asyncio.create_task(listen(built, broker, ready))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), timeout=10)
         else:  # events this process commits, from the commit itself
-            built.plugins.register(
-                LocalAnnouncer(built.database, broker, asyncio.get_running_loop()), name="pmflow.api.announce"
-            )
+            announcer = LocalAnnouncer(built.database, broker, asyncio.get_running_loop())
+            built.plugins.register(announcer, name="pmflow.api.announce")
         stop_worker = threading.Event()
         worker = None
         if settings.worker:  # the outbox worker blocks on the database: its own thread, not the loop
-            runner = Worker.for_plugins(built.database, built.plugins, clock=built.engine.clock)
+            runner = Worker.for_plugins(
+                built.database, built.plugins, clock=built.engine.clock, timers=TimerRunner(built.engine)
+            )
             worker = asyncio.create_task(asyncio.to_thread(runner.run, stop_worker))
         try:
             yield
@@ -135,11 +151,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
+            if announcer is not None:  # the plugin manager outlives this lifespan (create_app's)
+                built.plugins.unregister(announcer)
             built.database.dispose()
 
     graphql = PmflowGraphQL(
         state,
         settings.limits,
+        plugins,
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
     )

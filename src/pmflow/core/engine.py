@@ -37,6 +37,7 @@ from pmflow.core.plugins import Catalog
 from pmflow.core.problems import did_you_mean
 from pmflow.core.registry import WorkflowRegistry
 from pmflow.core.tables import events, outbox, subjects
+from pmflow.core.timers import after_step, arm_initial
 from pmflow.core.types import Actor, HistoryEvent, OutboxMessage, Subject, TransitionContext
 
 CREATE_TRIGGER = "create"
@@ -264,6 +265,7 @@ class WorkflowEngine:
                 created_at=now,
                 updated_at=now,
             )
+            arm_initial(conn, definition, created, now)
             event = self._record(conn, created, CREATE_TRIGGER, None, actor, comment, {}, now, [])
             return FireResult(subject=created, event=event)
 
@@ -370,6 +372,7 @@ class WorkflowEngine:
             updated_at=now,
         )
         context.before, context.subject = current, moved
+        after_step(conn, definition, moved, trigger, step.exited, step.entered, now)  # state timeouts
         queued = len(context.outbox)
         event = self._record(
             conn, moved, trigger, current.state, actor, comment, payload, now, context.outbox

@@ -6,8 +6,10 @@ the arguments named here. Each hook is documented, with an example, in ``docs/pl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import builtins
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
@@ -96,3 +98,98 @@ def pmflow_after_commit(delivery: OutboxDelivery) -> None:
     retries only it, with backoff; the transition stands. Deliveries are at least once: use
     ``delivery.delivery_id`` (or ``event_id``) to ignore a repeat.
     """
+
+
+# ---- the values the hooks below return ------------------------------------------------------------
+# Plain data here (the core imports neither click nor strawberry): the upper layers check and use them.
+
+
+@dataclass(frozen=True)
+class GraphQLExtension:
+    """Fields a plugin adds to the root ``Query`` or ``Mutation`` type, each with its access rule.
+
+    ``type`` is a ``@strawberry.type`` class whose fields are merged into ``root``; ``rules`` maps each
+    of its GraphQL field names (camelCase) to a rule of ``pmflow.api.access.RULE_MEANING`` (``public``,
+    ``signed_in``, ``team``, ``manager``, ``admin``, ``project_party``). A field without a rule, an
+    unknown rule or a name the schema already has stops the schema build, naming the plugin.
+    """
+
+    type: builtins.type
+    rules: Mapping[str, str]
+    root: Literal["Query", "Mutation"] = "Query"
+    # Further strawberry types the schema must know, such as the implementers of an interface.
+    types: tuple[builtins.type, ...] = ()
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """The settings a plugin takes: a JSON Schema of an object (its ``properties`` are the keys)."""
+
+    name: str  # [plugins.<name>] in the PMFLOW_CONFIG file, PMFLOW_PLUGIN_<NAME>_<KEY> in the environment
+    schema: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RiskSignal:
+    """Something that suggests a project is at risk, for the risk dashboard (issue 7)."""
+
+    code: str  # stable, e.g. "overdue_deliverable"
+    message: str  # for people: "2 deliverables are past their due date"
+    severity: Literal["info", "warning", "critical"] = "warning"
+    subject_id: int | None = None  # the subject it is about, when not the project itself
+
+
+@dataclass(frozen=True)
+class SurveyTrigger:
+    """When to ask the customer for feedback: on an event type ``<kind>.<trigger>`` (``*`` for all)."""
+
+    name: str
+    event: str  # e.g. "project.close", "deliverable.accept"
+    survey: str = "csat"  # which questionnaire: "csat", "nps", ...
+    description: str = ""
+
+
+@hookspec
+def pmflow_graphql_types() -> Iterable[GraphQLExtension]:
+    """Return fields to add to the GraphQL ``Query``/``Mutation`` types, each with its access rule.
+
+    Merged into the schema the API serves (``build_schema(plugins=...)``); ``schema.graphql`` is the
+    schema without external plugins.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def pmflow_cli_commands() -> Iterable[Any]:
+    """Return ``click.Command`` objects to add to ``pmflow`` (a built-in command's name wins).
+
+    Loaded only when a command line needs them; a plugin failing here is reported and skipped.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def pmflow_startup(app: Any) -> None:
+    """Called once for every application built (``pmflow.app.build``: CLI commands, ``pmflow serve``),
+    after its plugins' settings are validated and its database migrated. ``app`` is a ``pmflow.app.App``.
+
+    Raising stops the start with an error naming the plugin.
+    """
+
+
+@hookspec
+def pmflow_plugin_settings() -> PluginSettings | None:
+    """Declare this plugin's settings; their values are validated at startup and found in
+    ``app.plugin_settings[name]``."""
+
+
+@hookspec
+def pmflow_risk_signals(project: Subject, connection: Connection) -> Iterable[RiskSignal] | None:
+    """Return the risk signals this plugin sees for ``project`` (read only, through ``connection``)."""
+
+
+@hookspec
+def pmflow_survey_triggers() -> Iterable[SurveyTrigger]:
+    """Return the events on which this plugin wants a customer survey sent (merged; a name twice is an
+    error)."""
+    raise NotImplementedError

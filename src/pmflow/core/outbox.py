@@ -19,7 +19,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 from sqlalchemy import Connection, Row, insert, select, update
@@ -27,12 +27,16 @@ from sqlalchemy import Connection, Row, insert, select, update
 from pmflow.core.database import Database
 from pmflow.core.tables import deliveries, outbox
 
+if TYPE_CHECKING:
+    from pmflow.core.timers import TimerRunner
+
 log = logging.getLogger("pmflow.outbox")
 
 Clock = Callable[[], datetime]
 
 # Outbox row states. ``in_flight`` rows whose lease (``available_at``) has passed are due again.
 PENDING, IN_FLIGHT, DELIVERED, DEAD = "pending", "in_flight", "delivered", "dead"
+_PERMANENT = "\x00permanent:"  # marks a PermanentFailure's reason between _deliver and _record
 # Delivery states (the delivery log).
 FAILED = "failed"
 DONE = frozenset({DELIVERED, DEAD})
@@ -79,6 +83,11 @@ class OutboxConsumer:
 
     def wants(self, topic: str) -> bool:
         return self.topics is None or topic in self.topics
+
+
+class PermanentFailure(Exception):
+    """Raised by a consumer when asking again cannot help (a receiver refused the message): the
+    delivery ends dead at once, with this reason, instead of being retried."""
 
 
 class OutboxConsumerError(Exception):
@@ -192,6 +201,7 @@ class Worker:
         lease: timedelta = timedelta(seconds=60),
         clock: Clock | None = None,
         chance: Callable[[], float] = random.random,
+        timers: TimerRunner | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
@@ -204,6 +214,7 @@ class Worker:
         self.lease = lease
         self.clock: Clock = clock or _utc_now
         self.chance = chance
+        self.timers = timers  # state timeouts due, fired after each outbox batch (pmflow.core.timers)
 
     @classmethod
     def for_plugins(cls, database: Database, pm: pluggy.PluginManager, **options: Any) -> Worker:
@@ -211,7 +222,8 @@ class Worker:
 
     # ---- running ---------------------------------------------------------------------------
     def run_once(self, stop: threading.Event | None = None) -> int:
-        """Claim one batch of due outbox rows and deliver them; the number of rows claimed.
+        """Claim one batch of due outbox rows and deliver them, then fire the due timers (when given
+        ``timers``); the number of rows claimed and timers handled.
 
         When ``stop`` is set mid-batch, the rows not yet handled are handed back at once.
         """
@@ -221,7 +233,10 @@ class Worker:
                 self._release([c.row.id for c in claimed[index:]])
                 break
             self._deliver(item)
-        return len(claimed)
+        handled = len(claimed)
+        if self.timers is not None and not (stop is not None and stop.is_set()):
+            handled += self.timers.run_once()
+        return handled
 
     def drain(self, stop: threading.Event | None = None) -> int:
         """Run batches until nothing is due (or ``stop`` is set); the number of rows handled."""
@@ -339,6 +354,9 @@ class Worker:
                 if inspect.isawaitable(outcome):  # an async consumer: this thread has no event loop
                     asyncio.run(_awaited(outcome))
                 results.append((pending, None))
+            except PermanentFailure as error:
+                log.warning("delivery %s to %s refused for good: %s", pending.id, pending.consumer, error)
+                results.append((pending, _PERMANENT + _describe(error)))
             except Exception as error:  # recorded against this delivery and retried; others unaffected
                 log.warning("delivery %s to %s failed: %r", pending.id, pending.consumer, error)
                 results.append((pending, _describe(error)))
@@ -358,6 +376,9 @@ class Worker:
                 values: dict[str, Any] = {"attempts": attempt}
                 if error is None:
                     values.update(status=DELIVERED, delivered_at=now)
+                elif error.startswith(_PERMANENT):
+                    error = error[len(_PERMANENT) :]
+                    values.update(status=DEAD, last_error=error)
                 elif attempt >= self.policy.max_attempts:
                     values.update(status=DEAD, last_error=error)
                 else:

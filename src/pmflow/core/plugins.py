@@ -12,15 +12,17 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pluggy
 from jsonschema import Draft202012Validator, SchemaError
+from sqlalchemy import Connection
 
 from pmflow.core import hookspecs
+from pmflow.core.hookspecs import RiskSignal, SurveyTrigger
 from pmflow.core.loader import JSON_TYPES
 from pmflow.core.problems import did_you_mean
-from pmflow.core.types import Action, Condition
+from pmflow.core.types import Action, Condition, Subject
 
 ENTRY_POINT_GROUP = "pmflow"
 AUTOLOAD_ENV = "PMFLOW_DISABLE_PLUGIN_AUTOLOAD"
@@ -154,3 +156,52 @@ def _merge(kind: str, results: Iterable[Iterable[T]]) -> dict[str, T]:
 
 def _where(fn: object) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+
+
+class PluginStartupError(Exception):
+    """A plugin's ``pmflow_startup`` raised; the message names its module."""
+
+
+def run_startup(pm: pluggy.PluginManager, app: object) -> None:
+    """Call every ``pmflow_startup`` in pluggy's order, so that a failure names its plugin."""
+    for impl in reversed(pm.hook.pmflow_startup.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        module = getattr(impl.function, "__module__", None) or impl.plugin_name
+        try:
+            impl.function(**{name: app for name in impl.argnames})
+        except Exception as error:
+            raise PluginStartupError(
+                f"plugin '{impl.plugin_name}' failed to start (pmflow_startup in module '{module}'): "
+                f"{type(error).__name__}: {error}"
+            ) from error
+
+
+def risk_signals(pm: pluggy.PluginManager, project: Subject, connection: Connection) -> list[RiskSignal]:
+    """Every plugin's risk signals for ``project``, in pluggy's order; a wrong item raises naming it."""
+    signals: list[RiskSignal] = []
+    for provided in pm.hook.pmflow_risk_signals(project=project, connection=connection):
+        for signal in provided or ():
+            if not isinstance(signal, RiskSignal):
+                raise CatalogError(f"pmflow_risk_signals returned {signal!r}, not a RiskSignal")
+            signals.append(signal)
+    return signals
+
+
+def survey_triggers(pm: pluggy.PluginManager) -> dict[str, SurveyTrigger]:
+    """Every plugin's survey triggers by name; a name twice or a wrong item raises naming the module."""
+    found: dict[str, tuple[SurveyTrigger, str]] = {}
+    for impl in reversed(pm.hook.pmflow_survey_triggers.get_hookimpls()):
+        module = getattr(impl.function, "__module__", None) or impl.plugin_name
+        for trigger in cast(Iterable[Any], impl.function() or ()):
+            if not isinstance(trigger, SurveyTrigger):
+                raise CatalogError(
+                    f"pmflow_survey_triggers in module '{module}' returned {trigger!r}, not a SurveyTrigger"
+                )
+            if trigger.name in found:
+                raise CatalogError(
+                    f"survey trigger '{trigger.name}' is provided twice: "
+                    f"by module '{found[trigger.name][1]}' and module '{module}'"
+                )
+            found[trigger.name] = (trigger, module)
+    return {name: trigger for name, (trigger, _) in found.items()}

@@ -1,4 +1,4 @@
-"""Storage models of the core: governed subjects, their history and the outbox.
+"""Storage models of the core: governed subjects, their history, the outbox and state timers.
 
 The Alembic migrations in ``migrations/versions`` create exactly these tables; a test compares them.
 """
@@ -128,4 +128,25 @@ deliveries = Table(
     UniqueConstraint("outbox_id", "consumer", name="uq_deliveries_outbox_consumer"),
     Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_deliveries_event_id", "event_id"),
+)
+
+# State timeouts (pmflow.core.timers): armed when a subject enters a state with a ``timeout``, cancelled
+# when it leaves, fired by the worker when ``due_at`` passes. ``subject_version`` is the version that
+# armed it. Status: pending -> fired | cancelled | failed.
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subject_id", Id, ForeignKey("subjects.id"), nullable=False),
+    Column("state", String(200), nullable=False),
+    Column("subject_version", Integer, nullable=False),
+    Column("trigger", String(100), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("fired_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_timers_status_due_at", "status", "due_at"),
+    Index("ix_timers_subject_id_status", "subject_id", "status"),
 )

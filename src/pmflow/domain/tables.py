@@ -266,3 +266,17 @@ api_tokens = Table(
     Column("last_used_at", UtcDateTime, nullable=True),
     Index("ix_api_tokens_user_id", "user_id"),
 )
+
+# Where the webhook channel (pmflow.plugins.webhooks) POSTs events. The secret is stored as given:
+# it signs every delivery, so it cannot be hashed; the API never returns it.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(500), nullable=False),
+    Column("events", Json, nullable=False),  # ["project.put_on_hold", ...] or ["*"]
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Id, ForeignKey("users.id"), nullable=True),
+)

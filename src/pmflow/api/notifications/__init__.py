@@ -1,0 +1,1 @@
+"""Notifications in the API: webhooks (admins register them) and the outbox delivery log."""
