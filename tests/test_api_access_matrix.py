@@ -142,6 +142,9 @@ QUERIES: dict[str, Sample] = {
     "users": Sample("{ users(first: 10) { totalCount } }"),
     "webhooks": Sample("{ webhooks { id } }"),
     "deliveries": Sample("{ deliveries(first: 10) { totalCount } }"),
+    "notifications": Sample("{ notifications(first: 10) { totalCount } }"),
+    "unreadNotificationCount": Sample("{ unreadNotificationCount }"),
+    "notificationPreferences": Sample("{ notificationPreferences { id } }"),
 }
 
 MUTATIONS: dict[str, tuple[str, Variables, bool]] = {
@@ -218,6 +221,12 @@ MUTATIONS: dict[str, tuple[str, Variables, bool]] = {
     ),
     "deleteWebhook": ("DeleteWebhookInput", _own_webhook, False),
     "retryDelivery": ("RetryDeliveryInput", _dead_delivery, False),
+    "markNotificationsRead": ("MarkNotificationsReadInput", lambda api, ids, role: {"all": True}, False),
+    "setNotificationPreference": (
+        "SetNotificationPreferenceInput",
+        lambda api, ids, role: {"eventType": "*", "channel": "in_app", "enabled": True},
+        False,
+    ),
 }
 
 

@@ -244,6 +244,9 @@ def northwind_ids_of_every_kind(api: Api, schema: graphql.GraphQLSchema) -> dict
     """``northwind_ids`` and the ids of what is not a node but can be named in a mutation (tokens)."""
     found = northwind_ids(api)
     found["ApiToken"] = [t["id"] for t in tokens_of(api, schema, "carla")]
+    if schema.query_type is not None and "notifications" in schema.query_type.fields:
+        mine = api.data("{ notifications(first: 100) { nodes { id } } }", as_="carla")["notifications"]
+        found["Notification"] = [n["id"] for n in mine["nodes"]]
     return found
 
 
@@ -457,6 +460,7 @@ ID_FIELDS = {
     "requirementId": "Requirement",
     "affectedRequirementIds": "Requirement",
     "deliverableId": "Deliverable",
+    "ids": "Notification",  # markNotificationsRead: one's own notifications
 }
 
 
@@ -548,7 +552,8 @@ def id_probes(schema: graphql.GraphQLSchema, own: dict[str, str]) -> Iterable[Pr
             for target in targets:
                 if target in NO_CUSTOMERS:
                     continue
-                assert target in (*NODE_TYPES, "ApiToken"), f"{name}.{input_name}: whose is a {target}?"
+                owned = (*NODE_TYPES, "ApiToken", "Notification")
+                assert target in owned, f"{name}.{input_name}: whose is a {target}?"
                 base = required_fields(input_type, own)
                 if name == "fireTransition":
                     base["trigger"] = "confirm"

@@ -54,6 +54,9 @@ def two_servers(database_url: str) -> Iterator[tuple[str, str, str, int]]:
                     str(port),
                     "--database-url",
                     database_url,
+                    # no outbox worker: the demo's overdue timers (its story happened weeks ago) would
+                    # fire and stream events of their own into the subscription under test
+                    "--no-worker",
                 ],
                 env=env,
                 stdout=subprocess.PIPE,

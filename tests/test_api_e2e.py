@@ -73,7 +73,8 @@ def free_socket() -> socket.socket:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('e2e')) / 'pmflow.db'}"
     demo, tokens = prepare(url)
-    app = create_app(Settings(database_url=url, workflows=WORKFLOWS, graphiql=False))
+    # no outbox worker: the demo's overdue timers would stream events of their own
+    app = create_app(Settings(database_url=url, workflows=WORKFLOWS, graphiql=False, worker=False))
     sock = free_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on")  # as `pmflow serve` runs it

@@ -443,7 +443,7 @@ def test_a_worker_killed_mid_delivery_then_restarted_delivers_every_event(
     second.send_signal(signal.SIGTERM)
     output, _ = second.communicate(timeout=30)
     assert second.returncode == 0, output
-    assert "consumers: slow" in output and output.rstrip().endswith("pmflow worker stopped")
+    assert "consumers: in_app, slow," in output and output.rstrip().endswith("pmflow worker stopped")
 
     assert set(received_ids(database)) == set(event_ids)  # at least once each, by its stable event id
     assert {(d.status, d.consumer) for d in delivery_log(database).values()} == {("delivered", "slow")}

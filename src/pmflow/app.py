@@ -31,6 +31,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pmflow.domain.guards",
     "pmflow.plugins.webhooks",
     "pmflow.plugins.mail",
+    "pmflow.plugins.inapp",
 )
 
 # Alembic branches beyond the core's.

@@ -64,6 +64,10 @@ ROOT_RULES: dict[str, dict[str, Rule]] = {
         "users": "admin",  # the user directory (tokens and users work)
         "webhooks": "admin",  # notifications: webhooks and the outbox delivery log
         "deliveries": "admin",
+        # the in-app channel: one's own notifications and preferences only (checked in the resolvers)
+        "notifications": "signed_in",
+        "unreadNotificationCount": "signed_in",
+        "notificationPreferences": "signed_in",
     },
     "Mutation": {
         # The engine then checks the workflow's `roles:` for the trigger (customer triggers included).
@@ -99,9 +103,12 @@ ROOT_RULES: dict[str, dict[str, Rule]] = {
         "createWebhook": "admin",
         "deleteWebhook": "admin",
         "retryDelivery": "admin",
+        "markNotificationsRead": "signed_in",
+        "setNotificationPreference": "signed_in",
     },
     "Subscription": {
         "events": "project_party",  # checked once, when the subscription starts
+        "notifications": "signed_in",  # the viewer's own, of projects they may see
     },
 }
 

@@ -28,16 +28,17 @@ from pmflow.api.limits import Limits, limit_extensions
 from pmflow.api.meetings.mutations import MeetingMutation
 from pmflow.api.meetings.types import Feedback, Meeting
 from pmflow.api.mutations import Mutation as CoreMutation
+from pmflow.api.notifications.inbox import InboxMutation, InboxQuery, InboxSubscription
 from pmflow.api.notifications.mutations import NotificationMutation, NotificationQuery
 from pmflow.api.projects.types import Project
 from pmflow.api.queries import Query as CoreQuery
 from pmflow.api.requirements.types import Requirement
 from pmflow.api.risks.mutations import RiskMutation
 from pmflow.api.risks.types import Risk
-from pmflow.api.subscriptions import Subscription
+from pmflow.api.subscriptions import Subscription as CoreSubscription
 from pmflow.core.hookspecs import GraphQLExtension
 
-Query = merge_types("Query", (CoreQuery, IdentityQuery, NotificationQuery))
+Query = merge_types("Query", (CoreQuery, IdentityQuery, NotificationQuery, InboxQuery))
 Mutation = merge_types(
     "Mutation",
     (
@@ -50,8 +51,10 @@ Mutation = merge_types(
         RiskMutation,
         IdentityMutation,
         NotificationMutation,
+        InboxMutation,
     ),
 )
+Subscription = merge_types("Subscription", (CoreSubscription, InboxSubscription))
 
 TYPES = [
     Customer,

@@ -280,3 +280,37 @@ webhooks = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", Id, ForeignKey("users.id"), nullable=True),
 )
+
+# The in-app channel (pmflow.plugins.inapp): one row per user per event, written by the outbox
+# consumer; the unique (user_id, event_id) makes a redelivered message a no-op.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=True),
+    Column("subject_id", Id, nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("read_at", UtcDateTime, nullable=True),
+    UniqueConstraint("user_id", "event_id", name="uq_notifications_user_id_event_id"),
+    Index("ix_notifications_user_id_read_at_id", "user_id", "read_at", "id"),
+)
+
+# Who hears what (pmflow.plugins.preferences): a rule per (user or role or everyone, project or all,
+# event type or '*', channel); the most specific matching rule wins over the defaults by role.
+notification_preferences = Table(
+    "notification_preferences",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=True),
+    Column("role", String(20), nullable=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=True),
+    Column("event_type", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),  # in_app | email
+    Column("enabled", Boolean, nullable=False),
+    Index("ix_notification_preferences_user_id", "user_id"),
+)

@@ -20,6 +20,39 @@ from pmflow.core.types import HistoryEvent, Subject
 
 ALL_EVENTS = "*"
 
+CUSTOMER, TEAM = "customer", "team"
+
+# Who hears what by default (docs/plugins.md, "Who hears what"): event type -> (title, audiences).
+# ``customer``: the users and contacts of the project's customer; ``team``: the project's members. The
+# email and in-app channels share it; preferences (pmflow.plugins.preferences) override it.
+NOTIFIED: Mapping[str, tuple[str, frozenset[str]]] = {
+    "project.request_confirmation": (
+        "Please confirm the requirements of {project}",
+        frozenset({CUSTOMER, TEAM}),
+    ),
+    "project.remind_customer": ("Reminder: {project} is waiting for you", frozenset({CUSTOMER, TEAM})),
+    "project.request_acceptance": ("Please review the delivery of {project}", frozenset({CUSTOMER, TEAM})),
+    "requirement.submit_for_review": (
+        "A requirement of {project} is ready for your review",
+        frozenset({CUSTOMER, TEAM}),
+    ),
+    "deliverable.pass_qa": ("A deliverable of {project} awaits your acceptance", frozenset({CUSTOMER, TEAM})),
+    "deliverable.remind_customer": (
+        "Reminder: a deliverable of {project} awaits your acceptance",
+        frozenset({CUSTOMER, TEAM}),
+    ),
+    "change_request.submit_assessment": (
+        "A change request for {project} awaits your decision",
+        frozenset({CUSTOMER, TEAM}),
+    ),
+    # a review invitation and a progress report: the in-app channel only (not in MAILED)
+    "iteration.finish_work": (
+        "An iteration of {project} is ready for its review",
+        frozenset({CUSTOMER, TEAM}),
+    ),
+    "iteration.close": ("Progress report: an iteration of {project} is closed", frozenset({CUSTOMER, TEAM})),
+}
+
 
 def event_type(kind: str, trigger: str) -> str:
     return f"{kind}.{trigger}"

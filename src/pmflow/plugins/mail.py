@@ -24,7 +24,8 @@ from pmflow.core.hookspecs import hookimpl
 from pmflow.core.outbox import OutboxConsumer, OutboxConsumerError, OutboxDelivery
 from pmflow.core.types import HistoryEvent, Subject
 from pmflow.domain import tables as t
-from pmflow.plugins.channels import event_body, event_type, queue
+from pmflow.plugins.channels import NOTIFIED, event_body, event_type, queue
+from pmflow.plugins.preferences import email_wanted
 
 TOPIC = "email"
 CONSUMER = "email"
@@ -37,15 +38,11 @@ ENV_USER = "PMFLOW_SMTP_USER"
 ENV_PASSWORD = "PMFLOW_SMTP_PASSWORD"
 ENV_STARTTLS = "PMFLOW_SMTP_STARTTLS"
 
-# Event type -> subject line. Every mail goes to the project's customer contacts and its team members.
+# Event type -> subject line: the shared who-hears-what map (channels.NOTIFIED) less the iteration steps,
+# in-app only (a mail per iteration step would be noise). Every mail goes to the project's customer
+# contacts and team members whose preferences (pmflow.plugins.preferences) let it through.
 MAILED: Mapping[str, str] = {
-    "project.request_confirmation": "Please confirm the requirements of {project}",
-    "project.remind_customer": "Reminder: {project} is waiting for you",
-    "project.request_acceptance": "Please review the delivery of {project}",
-    "requirement.submit_for_review": "A requirement of {project} is ready for your review",
-    "deliverable.pass_qa": "A deliverable of {project} awaits your acceptance",
-    "deliverable.remind_customer": "Reminder: a deliverable of {project} awaits your acceptance",
-    "change_request.submit_assessment": "A change request for {project} awaits your decision",
+    kind: title for kind, (title, _) in NOTIFIED.items() if not kind.startswith("iteration.")
 }
 
 # Which table says the project of a subject kind (projects are their own project).
@@ -155,6 +152,7 @@ def pmflow_event_recorded(event: HistoryEvent, subject: Subject, connection: Con
         (
             {"to": email, "to_name": who, "subject": subject_line, "text": text, "type": kind}
             for who, email in recipients(connection, project_id)
+            if email_wanted(connection, project_id, kind, email)
         ),
     )
 
