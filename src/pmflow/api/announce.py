@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from pmflow.api.events import EventBroker, Published
-from pmflow.api.listen import TABLE_OF_KIND, TYPE_OF_KIND
+from pmflow.api.listen import TYPE_OF_KIND
 from pmflow.core.database import Database, after_commit
 from pmflow.core.hookspecs import hookimpl
 from pmflow.core.types import HistoryEvent, Subject
-
-_PROJECT_OF = {
-    kind: select(table.c.project_id).where(table.c.id == bindparam("id"))
-    for kind, table in TABLE_OF_KIND.items()
-}
+from pmflow.domain.guards import project_of
 
 
 class LocalAnnouncer:
@@ -41,12 +37,8 @@ class LocalAnnouncer:
         type_name = TYPE_OF_KIND.get(subject.kind)
         if type_name is None:
             return
-        project_id = subject.id if subject.kind == "project" else self._project_of(connection, subject)
+        project_id = project_of(connection, subject.kind, subject.id)
         after_commit(connection, lambda: self._announce(event, subject, type_name, project_id))
-
-    def _project_of(self, connection: Connection, subject: Subject) -> int | None:
-        found = connection.execute(_PROJECT_OF[subject.kind], {"id": subject.id}).scalar()
-        return None if found is None else int(found)
 
     def _announce(
         self, event: HistoryEvent, subject: Subject, type_name: str, project_id: int | None
@@ -55,7 +47,7 @@ class LocalAnnouncer:
             # A new child: its domain row is written after the subject's creation event, in the same
             # transaction; now that it has committed, it can be read.
             with self.database.read() as conn:
-                project_id = self._project_of(conn, subject)
+                project_id = project_of(conn, subject.kind, subject.id)
             if project_id is None:
                 return
         published = Published(project_id=project_id, subject_type=type_name, row=event)

@@ -6,10 +6,7 @@ import base64
 import binascii
 
 from pmflow.core.errors import InvalidInput
-
-# Primary keys are 64-bit integers (SQLite's INTEGER, PostgreSQL's BIGINT at most); a larger number
-# cannot name a row, and the database drivers raise on it instead of finding nothing.
-MAX_PK = 2**63 - 1
+from pmflow.domain.services.base import MAX_ID
 
 
 def to_global_id(type_name: str, pk: int) -> str:
@@ -21,7 +18,8 @@ def from_global_id(global_id: str, *, field: str = "id") -> tuple[str, int]:
     try:
         padded = global_id + "=" * (-len(global_id) % 4)
         type_name, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        if type_name and pk.isdigit() and int(pk) <= MAX_PK:
+        # a larger number names no row; the database drivers would raise on it instead of finding nothing
+        if type_name and pk.isdigit() and int(pk) <= MAX_ID:
             return type_name, int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

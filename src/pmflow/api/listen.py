@@ -16,7 +16,7 @@ from pmflow.api.loaders import in_thread
 from pmflow.app import App
 from pmflow.core.live import CHANNEL
 from pmflow.core.tables import events
-from pmflow.domain import tables as t
+from pmflow.domain.guards import project_of
 
 log = logging.getLogger("pmflow.api.listen")
 
@@ -27,13 +27,6 @@ TYPE_OF_KIND = {
     "iteration": "Iteration",
     "deliverable": "Deliverable",
     "risk": "Risk",
-}
-TABLE_OF_KIND = {
-    "requirement": t.requirements,
-    "change_request": t.change_requests,
-    "iteration": t.iterations,
-    "deliverable": t.deliverables,
-    "risk": t.risks,
 }
 RETRY_SECONDS = (0.5, 1, 2, 5, 10)
 
@@ -53,11 +46,7 @@ def published(built: App, announcement: dict[str, Any]) -> Published | None:
         row = conn.execute(select(events).where(events.c.event_id == announcement.get("event_id"))).first()
         if row is None:  # another database sharing the server (a test schema, say)
             return None
-        if kind == "project":
-            project_id = row.subject_id
-        else:
-            table = TABLE_OF_KIND[kind]
-            project_id = conn.execute(select(table.c.project_id).where(table.c.id == row.subject_id)).scalar()
+        project_id = project_of(conn, kind, row.subject_id)
     if project_id is None:
         return None
     return Published(project_id=int(project_id), subject_type=type_name, row=row)

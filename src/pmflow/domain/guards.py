@@ -49,12 +49,19 @@ _PROJECT_OF = {
 
 def project_id_of(conn: Connection, subject: Subject) -> int | None:
     """The project a governed subject belongs to (itself for a project)."""
-    if subject.kind == v.PROJECT:
-        return subject.id
-    query = _PROJECT_OF.get(subject.kind)
+    return project_of(conn, subject.kind, subject.id)
+
+
+def project_of(conn: Connection, kind: str, subject_id: int) -> int | None:
+    """The project of the subject ``subject_id`` of kind ``kind`` (itself for a project); None for a
+    kind that belongs to no project, or a child whose row does not exist (yet)."""
+    if kind == v.PROJECT:
+        return subject_id
+    query = _PROJECT_OF.get(kind)
     if query is None:
         return None
-    return conn.execute(query, {"sid": subject.id}).scalar()
+    found = conn.execute(query, {"sid": subject_id}).scalar()
+    return None if found is None else int(found)
 
 
 def _count(conn: Connection, query: Any) -> int:
