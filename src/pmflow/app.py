@@ -32,6 +32,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "pmflow.plugins.webhooks",
     "pmflow.plugins.mail",
     "pmflow.plugins.inapp",
+    "pmflow.plugins.health",
+    "pmflow.plugins.surveys",
 )
 
 # Alembic branches beyond the core's.

@@ -137,6 +137,11 @@ class RiskSignal:
     message: str  # for people: "2 deliverables are past their due date"
     severity: Literal["info", "warning", "critical"] = "warning"
     subject_id: int | None = None  # the subject it is about, when not the project itself
+    # For the health score (pmflow.plugins.health): ``value`` is what was measured (3 open high risks,
+    # 0.42 of items blocked); ``penalty`` how bad that is, 0 (fine) to 1 (worst). Without a penalty the
+    # severity stands for it: info 0, warning 0.5, critical 1.
+    value: float | None = None
+    penalty: float | None = None
 
 
 @dataclass(frozen=True)

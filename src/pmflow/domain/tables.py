@@ -174,6 +174,7 @@ risks = Table(
     Column("mitigation_plan", Text, nullable=True),
     Column("contingency_plan", Text, nullable=True),
     Column("early_warning_indicator", Text, nullable=True),
+    Column("review_due_on", Date, nullable=True),  # the next review of the risk (its owner's)
     Index("ix_risks_project_id", "project_id"),
 )
 
@@ -233,6 +234,7 @@ feedback = Table(
     Column("text", Text, nullable=False),
     Column("rating", Integer, nullable=True),  # 1..5
     Column("created_at", UtcDateTime, nullable=False),
+    Column("survey_id", Id, nullable=True),  # the survey whose low score raised it (pmflow.plugins.surveys)
     Index("ix_feedback_project_id", "project_id"),
 )
 
@@ -313,4 +315,58 @@ notification_preferences = Table(
     Column("channel", String(20), nullable=False),  # in_app | email
     Column("enabled", Boolean, nullable=False),
     Index("ix_notification_preferences_user_id", "user_id"),
+)
+
+# Project health (pmflow.plugins.health): a row each time a project's score changes, with the signals
+# that made it (code, message, severity, value, penalty, weight, points); ``warning`` marks the row
+# whose score crossed below the warning threshold (the early warning was raised with it).
+health_scores = Table(
+    "health_scores",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("score", Integer, nullable=False),  # 0..100
+    Column("signals", Json, nullable=False),
+    Column("warning", Boolean, nullable=False),
+    Column("computed_at", UtcDateTime, nullable=False),
+    Index("ix_health_scores_project_id_id", "project_id", "id"),
+)
+
+# Customer surveys (pmflow.plugins.surveys): one survey per trigger occurrence (the event that asked
+# for it), its questions copied from the template as sent; one invitation per customer contact.
+surveys = Table(
+    "surveys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id"), nullable=False),
+    Column("template", String(100), nullable=False),
+    Column("trigger", String(100), nullable=False),  # the SurveyTrigger's name
+    Column("kind", String(20), nullable=False),  # csat | nps | custom: what its score measures
+    Column("title", String(300), nullable=False),
+    Column("questions", Json, nullable=False),
+    Column("event_id", String(64), nullable=True),  # the history event that triggered it
+    Column("subject_id", Id, nullable=True),  # what it asks about (iteration, deliverable, project)
+    Column("sent_at", UtcDateTime, nullable=False),
+    Column("closes_at", UtcDateTime, nullable=False),
+    UniqueConstraint("trigger", "event_id", name="uq_surveys_trigger_event_id"),
+    Index("ix_surveys_project_id_sent_at", "project_id", "sent_at"),
+)
+
+survey_invitations = Table(
+    "survey_invitations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("survey_id", Id, ForeignKey("surveys.id"), nullable=False),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the one-time token
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=False),
+    Column("reminders", Integer, nullable=False),
+    Column("reminded_at", UtcDateTime, nullable=True),
+    Column("answered_at", UtcDateTime, nullable=True),
+    Column("answered_via", String(20), nullable=True),  # token | account
+    Column("answers", Json, nullable=True),  # {question key: value}
+    Column("score", Integer, nullable=True),  # the answer to the survey's csat/nps question
+    UniqueConstraint("survey_id", "contact_id", name="uq_survey_invitations_survey_id_contact_id"),
+    Index("ix_survey_invitations_contact_id", "contact_id"),
 )
