@@ -836,7 +836,10 @@ def test_create_and_update_deliverable(api: Api) -> None:
 
 # ---- risks --------------------------------------------------------------------------------------
 
-RISK = "risk { id title category probability impact score ownerId mitigationPlan state version }"
+RISK = (
+    "risk { id title category probability impact score level reviewDueOn reviewOverdue ownerId"
+    " mitigationPlan state version }"
+)
 
 
 def test_create_and_update_risk(api: Api) -> None:
@@ -851,27 +854,43 @@ def test_create_and_update_risk(api: Api) -> None:
             "impact": 4,
             "ownerId": api.user("dev"),
             "mitigationPlan": "Pair on everything",
+            "reviewDueOn": "2020-01-31",
         },
         RISK,
     )
     assert payload["errors"] == []
     risk = payload["risk"]
-    assert (risk["score"], risk["ownerId"], risk["state"]) == (12, api.user("dev"), "identified")
+    assert (risk["score"], risk["level"], risk["ownerId"], risk["state"]) == (
+        12,
+        "HIGH",
+        api.user("dev"),
+        "identified",
+    )
+    # the review date has passed and the risk is open: its review is overdue
+    assert (risk["reviewDueOn"], risk["reviewOverdue"]) == ("2020-01-31", True)
 
     updated = api.mutate(
         "mia",
         "updateRisk",
-        {"id": risk["id"], "expectedVersion": risk["version"], "probability": 5, "ownerId": None},
+        {
+            "id": risk["id"],
+            "expectedVersion": risk["version"],
+            "probability": 5,
+            "ownerId": None,
+            "reviewDueOn": "2999-12-31",
+        },
         RISK,
     )
     assert updated["errors"] == []
-    query = "... on Risk { probability impact score ownerId mitigationPlan }"
+    query = "... on Risk { probability impact score level ownerId mitigationPlan reviewOverdue }"
     assert api.node("mia", risk["id"], query) == {
         "probability": 5,
         "impact": 4,
         "score": 20,
+        "level": "CRITICAL",
         "ownerId": None,
         "mitigationPlan": "Pair on everything",
+        "reviewOverdue": False,
     }
     # the customer sees the risk and its score, not the team's plans (docs/security.md)
     assert api.node("carla", risk["id"], query)["mitigationPlan"] is None

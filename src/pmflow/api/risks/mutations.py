@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import cast
 
 import strawberry
@@ -35,6 +36,9 @@ class CreateRiskInput:
     mitigation_plan: str | None = None
     contingency_plan: str | None = None
     early_warning_indicator: str | None = None
+    review_due_on: date | None = strawberry.field(
+        default=None, description="When the risk is next reviewed; past it, the risk's review is overdue."
+    )
 
 
 @strawberry.input(description="Only the fields given change; null clears an optional field.")
@@ -49,6 +53,7 @@ class UpdateRiskInput:
     mitigation_plan: str | None = strawberry.UNSET
     contingency_plan: str | None = strawberry.UNSET
     early_warning_indicator: str | None = strawberry.UNSET
+    review_due_on: date | None = strawberry.UNSET
 
 
 @strawberry.type

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from pydantic import Field
@@ -26,6 +27,7 @@ class RiskInput(GovernedInput):
     mitigation_plan: str | None = None
     contingency_plan: str | None = None
     early_warning_indicator: str | None = None
+    review_due_on: date | None = None
 
 
 class RiskPatch(GovernedPatch):
@@ -37,6 +39,7 @@ class RiskPatch(GovernedPatch):
     mitigation_plan: str | None = None
     contingency_plan: str | None = None
     early_warning_indicator: str | None = None
+    review_due_on: date | None = None
 
 
 class Risks(Service):
