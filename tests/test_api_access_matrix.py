@@ -28,6 +28,7 @@ from pmflow.api.notifications import store as notifications
 from pmflow.api.schema import build_schema as build_code_schema
 from pmflow.core.tables import deliveries, outbox
 from pmflow.domain.identity import issue_token
+from test_surveys import open_survey
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("admin", "manager", "member", "customer", "other_customer", "anonymous")
@@ -111,6 +112,12 @@ def _dead_delivery(api: Api, ids: dict[str, list[str]], role: str) -> dict[str, 
     return {"id": global_id("Delivery", delivery_id)}
 
 
+def _portal_with_survey(api: Api, ids: dict[str, list[str]], role: str) -> dict[str, Any]:
+    """Portal, with a survey sent (the demo's surveys are not, without the worker)."""
+    open_survey(api)
+    return {"projectId": api.project_id("portal")}
+
+
 def _mutation(name: str, input_type: str) -> str:
     return f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ errors {{ code message }} }} }}"
 
@@ -145,6 +152,21 @@ QUERIES: dict[str, Sample] = {
     "notifications": Sample("{ notifications(first: 10) { totalCount } }"),
     "unreadNotificationCount": Sample("{ unreadNotificationCount }"),
     "notificationPreferences": Sample("{ notificationPreferences { id } }"),
+    # surveys: a one-time token opens its form to anyone; a project's surveys follow its visibility
+    "surveyInvitation": Sample(
+        "query($token: String!) { surveyInvitation(token: $token) { surveyId } }",
+        lambda api, ids, role: {"token": open_survey(api)[1]},
+    ),
+    "pendingSurveys": Sample("{ pendingSurveys { surveyId } }"),
+    "surveys": Sample(
+        "query($projectId: ID!) { surveys(projectId: $projectId, first: 10) { totalCount } }",
+        _portal_with_survey,
+        scoped=True,
+        found=lambda api, value: value["totalCount"] > 0,
+    ),
+    "surveyResults": Sample(
+        "query($projectId: ID) { surveyResults(projectId: $projectId) { invited } }", _portal(), scoped=True
+    ),
 }
 
 MUTATIONS: dict[str, tuple[str, Variables, bool]] = {
@@ -227,6 +249,8 @@ MUTATIONS: dict[str, tuple[str, Variables, bool]] = {
         lambda api, ids, role: {"eventType": "*", "channel": "in_app", "enabled": True},
         False,
     ),
+    # a made-up token: refused as INVALID_TOKEN, which is not an access decision
+    "answerSurvey": ("AnswerSurveyInput", lambda api, ids, role: {"token": "matrix", "answers": []}, False),
 }
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from api_helpers import Api, app_state, running_api
+from api_helpers import Api, app_state, global_id, running_api
 from pmflow.api.access import INTERNAL
+from test_surveys import ANSWER, open_survey
 
 
 @pytest.fixture
@@ -230,7 +231,34 @@ def test_live_risk_events_hide_their_comment_from_customers_only(api: Api) -> No
     assert heard["carla"] == {"trigger": "assess", "comment": None, "payload": None}
 
 
+def test_project_health_is_the_teams(api: Api) -> None:
+    fields = INTERNAL["Project"].graphql_fields
+    selection = (
+        "health { score signals { code message } }",
+        "healthHistory(first: 5) { totalCount }",
+        "name",
+    )
+    team, customer = seen_by(api, api.project_id("portal"), "Project", selection)
+    assert_hidden_from_customers(team, customer, fields)
+    assert any("SMTP relay" in s["message"] for s in team["health"]["signals"])  # it names the risks
+    assert customer["name"] == team["name"]
+
+
+def test_survey_answers_are_the_teams(api: Api) -> None:
+    survey_id, token = open_survey(api)
+    given = {"token": token, "answers": [{"question": "satisfaction", "value": 4}]}
+    assert api.data(ANSWER, {"input": given}, as_=None)["answerSurvey"]["errors"] == []
+    fields = INTERNAL["Survey"].graphql_fields
+    selection = ("responses { score answers { question value } }", "title", "answered")
+    team, customer = seen_by(api, global_id("Survey", survey_id), "Survey", selection)
+    assert_hidden_from_customers(team, customer, fields)
+    assert team["responses"] == [{"score": 4, "answers": [{"question": "satisfaction", "value": 4}]}]
+    assert (customer["title"], customer["answered"]) == (team["title"], 1)
+
+
 COVERED = {
+    "Survey": test_survey_answers_are_the_teams,
+    "Project": test_project_health_is_the_teams,
     "Risk": test_risk_notes_are_the_teams,
     "HistoryEvent": test_risk_notes_are_the_teams,
     "Deliverable": test_internal_qa_is_the_teams,

@@ -68,6 +68,12 @@ ROOT_RULES: dict[str, dict[str, Rule]] = {
         "notifications": "signed_in",
         "unreadNotificationCount": "signed_in",
         "notificationPreferences": "signed_in",
+        # surveys: the form behind a mailed one-time token needs no account (the token is the key);
+        # a project's surveys for whoever sees the project (answers team only); results for the team
+        "surveyInvitation": "public",
+        "pendingSurveys": "signed_in",
+        "surveys": "project_party",
+        "surveyResults": "team",
     },
     "Mutation": {
         # The engine then checks the workflow's `roles:` for the trigger (customer triggers included).
@@ -105,6 +111,8 @@ ROOT_RULES: dict[str, dict[str, Rule]] = {
         "retryDelivery": "admin",
         "markNotificationsRead": "signed_in",
         "setNotificationPreference": "signed_in",
+        # with a token no account is needed; by surveyId only an invited contact's own user (resolver)
+        "answerSurvey": "public",
     },
     "Subscription": {
         "events": "project_party",  # checked once, when the subscription starts
@@ -253,11 +261,16 @@ INTERNAL: dict[str, Internal] = {
         when="the account is not of the viewer's customer",
         applies=_not_their_colleague,
     ),
+    "Survey": Internal(("responses",), "what each contact answered: the team's to act on"),
     "HistoryEvent": Internal(
         ("comment", "payload"),
         "risk notes written while moving a risk through its lifecycle",
         when="the event is a Risk's",
         applies=_risk_event,
+    ),
+    "Project": Internal(
+        ("health", "health_history"),
+        "the team's reading of the project's dangers: it names risks, blocked work and the customer's delays",
     ),
 }
 """Besides these fields, ``Project.progressReport`` leaves out risk owners and mitigation for customers."""

@@ -29,6 +29,10 @@ class ErrorCode(Enum):
     INVALID_TRANSITION = "INVALID_TRANSITION"
     PLUGIN_ERROR = "PLUGIN_ERROR"
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    # answering a survey (answerSurvey): the link's token is unknown or replaced, past its date, used
+    INVALID_TOKEN = "INVALID_TOKEN"
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
+    ALREADY_ANSWERED = "ALREADY_ANSWERED"
 
 
 @strawberry.type(description="An expected failure: what went wrong, where, in words for people.")

@@ -36,6 +36,7 @@ def _kinds() -> dict[str, NodeKind]:
     from pmflow.api.projects.types import Project
     from pmflow.api.requirements.types import Requirement
     from pmflow.api.risks.types import Risk
+    from pmflow.api.surveys.types import Survey
 
     return {
         "Customer": NodeKind(t.customers, lambda r, i: Customer.from_row(r)),
@@ -50,6 +51,7 @@ def _kinds() -> dict[str, NodeKind]:
         "Risk": NodeKind(t.risks, Risk.from_row),
         "Meeting": NodeKind(t.meetings, Meeting.from_row),
         "Feedback": NodeKind(t.feedback, Feedback.from_row),
+        "Survey": NodeKind(t.surveys, Survey.from_row),
     }
 
 

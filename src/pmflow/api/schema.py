@@ -36,9 +36,12 @@ from pmflow.api.requirements.types import Requirement
 from pmflow.api.risks.mutations import RiskMutation
 from pmflow.api.risks.types import Risk
 from pmflow.api.subscriptions import Subscription as CoreSubscription
+from pmflow.api.surveys.mutations import SurveyMutation
+from pmflow.api.surveys.queries import SurveyQuery
+from pmflow.api.surveys.types import Survey
 from pmflow.core.hookspecs import GraphQLExtension
 
-Query = merge_types("Query", (CoreQuery, IdentityQuery, NotificationQuery, InboxQuery))
+Query = merge_types("Query", (CoreQuery, IdentityQuery, NotificationQuery, InboxQuery, SurveyQuery))
 Mutation = merge_types(
     "Mutation",
     (
@@ -52,6 +55,7 @@ Mutation = merge_types(
         IdentityMutation,
         NotificationMutation,
         InboxMutation,
+        SurveyMutation,
     ),
 )
 Subscription = merge_types("Subscription", (CoreSubscription, InboxSubscription))
@@ -69,6 +73,7 @@ TYPES = [
     Risk,
     Meeting,
     Feedback,
+    Survey,
 ]
 
 

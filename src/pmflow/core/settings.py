@@ -160,8 +160,11 @@ def _settings_of(
             problems.append(f"plugin '{name}': {error.message} (set [plugins.{name}] or {prefix}<KEY>)")
         else:
             bad = str(error.path[0])
+            # inside an object or array setting, name the key too: weights.blocked_work
+            inner = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in list(error.path)[1:])
             problems.append(
-                f"plugin '{name}' setting '{bad}' (from {origin.get(bad, 'its default')}): {error.message}"
+                f"plugin '{name}' setting '{bad}{inner}' (from {origin.get(bad, 'its default')}): "
+                f"{error.message}"
             )
     return values
 

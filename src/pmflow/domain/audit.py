@@ -6,17 +6,23 @@ transition), so every change lands in the same table, in the transaction that ma
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 
+from pmflow.core.tables import outbox
 from pmflow.domain.tables import field_changes
 
 # Custom fields (declared under `fields:` in a workflow file) are audited as `fields.<name>`.
 CUSTOM_PREFIX = "fields."
+
+# Outbox topic announcing that a project's records changed without a history event (a work item
+# blocked or done): after-commit readers of the project, such as the health score, look again.
+RECORDS_CHANGED = "project.records_changed"
 
 
 def jsonable(value: Any) -> Any:
@@ -63,3 +69,21 @@ def record_changes(
     if rows:
         conn.execute(field_changes.insert(), rows)
     return [str(r["field"]) for r in rows]
+
+
+def announce_records_changed(
+    conn: Connection, *, project_id: int, entity: str, entity_id: int, fields: list[str], now: datetime
+) -> None:
+    """Queue, in the write's transaction, a ``RECORDS_CHANGED`` message about the project."""
+    conn.execute(
+        insert(outbox).values(
+            event_id=str(uuid.uuid4()),
+            topic=RECORDS_CHANGED,
+            subject_id=project_id,
+            payload={"project_id": project_id, "entity": entity, "id": entity_id, "fields": fields},
+            status="pending",
+            attempts=0,
+            available_at=now,
+            created_at=now,
+        )
+    )

@@ -43,6 +43,7 @@ def risk_level(probability: int | None, impact: int | None) -> RiskLevel | None:
         return None
     return next(level for floor, level in RISK_LEVELS if score >= floor)
 
+
 # A customer representative in a project acts with the workflow role `customer`.
 WORKFLOW_ROLE_OF: dict[str, str] = {"customer_representative": "customer"}
 CUSTOMER_ROLE = "customer"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import strawberry
 from strawberry.scalars import JSON
 
+from pmflow.api.access import hides, team_only
 from pmflow.api.context import Info
 from pmflow.api.governed import Governed, governed_fields
 from pmflow.api.ids import to_global_id
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from pmflow.api.changes.types import ChangeRequest
     from pmflow.api.customers.types import Customer, User
     from pmflow.api.deliverables.types import Deliverable
+    from pmflow.api.health.types import HealthScore, ProjectHealth
     from pmflow.api.iterations.types import Iteration, WorkItem
     from pmflow.api.meetings.types import Feedback, Meeting
     from pmflow.api.requirements.types import Requirement
@@ -39,6 +41,8 @@ DeliverableRef = Annotated["Deliverable", strawberry.lazy("pmflow.api.deliverabl
 RiskRef = Annotated["Risk", strawberry.lazy("pmflow.api.risks.types")]
 MeetingRef = Annotated["Meeting", strawberry.lazy("pmflow.api.meetings.types")]
 FeedbackRef = Annotated["Feedback", strawberry.lazy("pmflow.api.meetings.types")]
+ProjectHealthRef = Annotated["ProjectHealth", strawberry.lazy("pmflow.api.health.types")]
+HealthScoreRef = Annotated["HealthScore", strawberry.lazy("pmflow.api.health.types")]
 
 
 T = TypeVar("T")
@@ -306,6 +310,39 @@ class Project(Node, Governed):
 
         rows = await info.context.loaders.by_column(t.feedback).load(self.database_id)
         return _rows_connection(rows, lambda r: Feedback.from_row(r, info), first, after, last, before)
+
+    @strawberry.field(
+        description=team_only(
+            "Health now (0-100), computed live from every risk signal, each with its value, weight and "
+            "the points it took off."
+        )
+    )
+    async def health(self, info: Info) -> ProjectHealthRef | None:
+        from pmflow.api.health.types import project_health
+
+        if hides(info.context, "Project", self):
+            return None
+        return await project_health(info, self.database_id)
+
+    @strawberry.field(
+        description=team_only(
+            "Recorded health scores, oldest first (newest last): one each time the score or its "
+            "signals changed; `warning` marks a fall below the threshold."
+        )
+    )
+    async def health_history(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[HealthScoreRef] | None:
+        from pmflow.api.health.types import health_history
+
+        if hides(info.context, "Project", self):
+            return None
+        return await health_history(info, self.database_id, first, after, last, before)
 
     @strawberry.field(
         description="Progress report: done, in progress, next, decisions, changes, risks, feedback. "

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select
 from pmflow.core.engine import WorkflowEngine
 from pmflow.core.errors import InvalidInput
 from pmflow.core.types import Actor
+from pmflow.domain.audit import announce_records_changed
 from pmflow.domain.services.base import (
     Day,
     GovernedInput,
@@ -29,6 +30,8 @@ from pmflow.domain.vocabulary import ITERATION, WorkStatus
 
 DEFAULT_LENGTH_DAYS = (5, 14)  # one working week to two calendar weeks, both ends included
 PLANNABLE_STATES = ("planned",)
+# Work-item fields the project's health reads (its blocked-work signal).
+HEALTH_FIELDS = frozenset({"status", "blocked_reason"})
 
 
 class IterationInput(GovernedInput):
@@ -209,8 +212,16 @@ class WorkItems(Service):
                 "updated_at": now,
             },
         ).scalar_one()
-        self.audit(conn, actor, item_id, {}, {k: v for k, v in values.items() if v is not None}, now)
+        fields = self.audit(conn, actor, item_id, {}, {k: v for k, v in values.items() if v is not None}, now)
+        self._announce(conn, project_id, item_id, fields, now)
         return dict(self.row(conn, work_items, item_id, "work item")._mapping)
+
+    def _announce(self, conn: Connection, project_id: int, item_id: int, fields: list[str], now: Any) -> None:
+        # what the project's health reads of work items (blocked work): say so after commit
+        if HEALTH_FIELDS.intersection(fields):
+            announce_records_changed(
+                conn, project_id=project_id, entity="work_item", entity_id=item_id, fields=fields, now=now
+            )
 
     def update(
         self, actor: Actor, item_id: int, data: Mapping[str, Any], *, expected_version: int | None = None
@@ -222,5 +233,6 @@ class WorkItems(Service):
             self._check_links(conn, row.project_id, patch)
             self.bump_own_version(conn, work_items, row, expected_version, now)
             conn.execute(work_items.update().where(work_items.c.id == item_id).values(**patch))
-            self.audit(conn, actor, item_id, row._mapping, patch, now)
+            fields = self.audit(conn, actor, item_id, row._mapping, patch, now)
+            self._announce(conn, row.project_id, item_id, fields, now)
             return dict(self.row(conn, work_items, item_id, "work item")._mapping)

@@ -1,0 +1,1 @@
+"""Project health in the GraphQL API (Project.health, Project.healthHistory)."""

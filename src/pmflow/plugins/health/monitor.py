@@ -1,0 +1,291 @@
+"""Health history and early warning: the ``health`` outbox consumer and what it records.
+
+The consumer takes the ``event`` row the engine writes with every history event (nothing is added to
+the event's transaction) and the ``health.check`` rows of ``queue_check``. A check recomputes a
+project's health and stores a ``health_scores`` row when the score or the set of signals that took
+points off differs from the last row. When the score falls below the warning
+threshold from at or above it (or on the first row), the row is marked ``warning`` and, in the same
+transaction, the early warning goes out: an in-app notification of type ``project.health_warning``
+to the project's managers (and, with ``warn_customer``, the customer's users), and a mail when SMTP
+is configured (contacts too with ``warn_customer``). A redelivered check finds its row already
+written and does nothing: the warning is sent once per fall.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pluggy
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from pmflow.core.database import Database
+from pmflow.core.engine import EVENT_TOPIC, Clock
+from pmflow.core.hookspecs import hookimpl
+from pmflow.core.outbox import DEAD, OutboxConsumer, OutboxDelivery
+from pmflow.core.tables import outbox
+from pmflow.core.types import HistoryEvent
+from pmflow.domain import tables as t
+from pmflow.domain import vocabulary as v
+from pmflow.domain.audit import RECORDS_CHANGED
+from pmflow.domain.guards import project_of
+from pmflow.plugins import inapp, mail
+from pmflow.plugins.channels import queue
+from pmflow.plugins.health.score import HealthConfig, HealthReport, ScoredSignal, compute
+from pmflow.plugins.preferences import CUSTOMER_ROLE, EMAIL, IN_APP, Rule, decide, rules_for
+
+CHECK_TOPIC = "health.check"
+# Kinds of subjects whose events change a project's health: the project and what belongs to it.
+PROJECT_KINDS = frozenset({v.PROJECT, v.REQUIREMENT, v.CHANGE_REQUEST, v.ITERATION, v.DELIVERABLE, v.RISK})
+CONSUMER = "health"
+WARNING_TYPE = "project.health_warning"
+WARNING_TRIGGER = "health_warning"
+MANAGER = "manager"
+# Stable ids of warnings: uuid5 of the warning row, so that a notification of it is recognisable.
+WARNING_NAMESPACE = uuid.UUID("5d3c1f0e-6b7a-4f2e-9a41-7d0c2b8e4f11")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one check did: the report, whether a row was stored and whether it raised a warning."""
+
+    report: HealthReport
+    stored: bool
+    warning: bool
+
+
+class HealthMonitor:
+    """The health plugin bound to one app: its database, plugins, settings and clock."""
+
+    def __init__(
+        self, database: Database, plugins: pluggy.PluginManager | None, config: HealthConfig, clock: Clock
+    ) -> None:
+        self.database = database
+        self.plugins = plugins
+        self.config = config
+        self.clock = clock
+
+    def compute(self, conn: Connection, project_id: int, now: datetime | None = None) -> HealthReport:
+        return compute(conn, project_id, now or self.clock(), plugins=self.plugins, config=self.config)
+
+    def check(self, project_id: int) -> Recorded | None:
+        """Recompute and record the project's health (one transaction); None when there is no such
+        project (deleted test data, a check queued for a creation rolled back)."""
+        with self.database.write() as conn:
+            locked = select(t.projects.c.id).where(t.projects.c.id == project_id)
+            if not self.database.is_sqlite:  # one check per project at a time (SQLite: one writer anyway)
+                locked = locked.with_for_update()
+            if conn.execute(locked).first() is None:
+                return None
+            return self.record(conn, self.compute(conn, project_id))
+
+    def record(self, conn: Connection, report: HealthReport) -> Recorded:
+        h = t.health_scores
+        last = conn.execute(
+            select(h.c.score, h.c.signals).where(h.c.project_id == report.project_id).order_by(h.c.id.desc())
+        ).first()
+        if last is not None and last.score == report.score and _active(last.signals) == report.active_codes:
+            return Recorded(report, stored=False, warning=False)
+        threshold = self.config.warning_threshold
+        warning = report.score < threshold and (last is None or int(last.score) >= threshold)
+        row_id = conn.execute(
+            insert(h).returning(h.c.id),
+            {
+                "project_id": report.project_id,
+                "score": report.score,
+                "signals": [x.as_json() for x in report.signals],
+                "warning": warning,
+                "computed_at": report.computed_at,
+            },
+        ).scalar_one()
+        if warning:
+            self.warn(conn, report, int(row_id))
+        return Recorded(report, stored=True, warning=warning)
+
+    def warn(self, conn: Connection, report: HealthReport, row_id: int) -> None:
+        """Send the early warning, in the transaction that records it."""
+        project_id = report.project_id
+        name = conn.execute(select(t.projects.c.name).where(t.projects.c.id == project_id)).scalar()
+        project = str(name or f"project {project_id}")
+        event = _warning_event(report, row_id)
+        title = f"Early warning: the health of {project} fell to {report.score}"
+        body = (
+            f"The health score of {project} is {report.score}, below the warning threshold of "
+            f"{report.threshold}. Biggest deductions: {report.explain()}."
+        )
+        details = "".join(f"\n- {x.message} (-{x.points:g})" for x in report.deductions)
+        in_app = [
+            {
+                "user_id": user_id,
+                "type": WARNING_TYPE,
+                "project_id": project_id,
+                "subject_id": project_id,
+                "title": title,
+                "body": body,
+            }
+            for user_id in self._app_recipients(conn, project_id)
+        ]
+        queue(conn, event, inapp.TOPIC, in_app)
+        if os.environ.get(mail.ENV_HOST, "").strip():
+            text = f"{body}\n{details}\n\nEvent {event.event_id} - sent by pmflow.\n"
+            queue(
+                conn,
+                event,
+                mail.TOPIC,
+                (
+                    {"to": email, "to_name": who, "subject": title, "text": text, "type": WARNING_TYPE}
+                    for who, email in self._mail_recipients(conn, project_id)
+                ),
+            )
+
+    # ---- who hears the warning --------------------------------------------------------------------
+
+    def _app_recipients(self, conn: Connection, project_id: int) -> list[int]:
+        managers = set(
+            conn.execute(
+                select(t.users.c.id)
+                .join(t.memberships, t.memberships.c.user_id == t.users.c.id)
+                .where(
+                    t.memberships.c.project_id == project_id,
+                    t.memberships.c.role == MANAGER,
+                    t.users.c.active.is_(True),
+                )
+            ).scalars()
+        )
+        everyone = dict(inapp.recipients(conn, project_id))  # user id -> organisation role
+        chosen = {
+            user_id: role
+            for user_id, role in everyone.items()
+            if user_id in managers or (self.config.warn_customer and role == CUSTOMER_ROLE)
+        }
+        rules = rules_for(conn, IN_APP, list(chosen), project_id)
+        return sorted(u for u, role in chosen.items() if _wanted(rules, u, role, project_id))
+
+    def _mail_recipients(self, conn: Connection, project_id: int) -> list[tuple[str, str]]:
+        managers = {
+            str(email).lower()
+            for email in conn.execute(
+                select(t.users.c.email)
+                .join(t.memberships, t.memberships.c.user_id == t.users.c.id)
+                .where(t.memberships.c.project_id == project_id, t.memberships.c.role == MANAGER)
+            ).scalars()
+        }
+        contacts = {
+            str(email).lower()
+            for email in conn.execute(
+                select(t.contacts.c.email)
+                .join(t.projects, t.projects.c.customer_id == t.contacts.c.customer_id)
+                .where(t.projects.c.id == project_id)
+            ).scalars()
+        }
+        chosen = []
+        for who, email in mail.recipients(conn, project_id):
+            address = email.lower()
+            meant = address in managers or (self.config.warn_customer and address in contacts)
+            if meant and self._mail_wanted(conn, project_id, address):
+                chosen.append((who, email))
+        return chosen
+
+    def _mail_wanted(self, conn: Connection, project_id: int, email: str) -> bool:
+        user = conn.execute(
+            select(t.users.c.id, t.users.c.role).where(func.lower(t.users.c.email) == email)
+        ).first()
+        user_id, role = (None, CUSTOMER_ROLE) if user is None else (int(user.id), str(user.role))
+        rules = rules_for(conn, EMAIL, [] if user_id is None else [user_id], project_id)
+        return _wanted(rules, user_id, role, project_id)
+
+    # ---- the consumer -------------------------------------------------------------------------------
+
+    def deliver(self, delivery: OutboxDelivery) -> None:
+        """A history event (topic ``event``), a ``queue_check`` request or a change of the project's
+        records without an event (``RECORDS_CHANGED``: a work item blocked): recompute its project."""
+        payload = delivery.payload
+        if delivery.topic == EVENT_TOPIC:
+            kind = str(payload.get("kind"))
+            if kind not in PROJECT_KINDS:
+                return  # a subject of no project (a user, another model's subject)
+            with self.database.read() as conn:
+                project_id = project_of(conn, kind, int(payload["subject_id"]))
+        else:
+            project_id = payload.get("project_id")
+        if project_id is None:
+            return
+        with self.database.read() as conn:
+            if _checked_later(conn, int(project_id), delivery.outbox_id):
+                return  # a burst of events: the check after this one sees all of it
+        self.check(int(project_id))
+
+    @hookimpl
+    def pmflow_outbox_consumers(self) -> list[OutboxConsumer]:
+        return [
+            OutboxConsumer(
+                CONSUMER,
+                self.deliver,
+                topics=frozenset({CHECK_TOPIC, EVENT_TOPIC, RECORDS_CHANGED}),
+                description="recomputes project health, records its history, raises early warnings",
+            )
+        ]
+
+
+def _checked_later(conn: Connection, project_id: int, outbox_id: int) -> bool:
+    """Whether a check of the project was queued after this one (and is not dead): it was committed
+    later, so it computes from at least what this one would."""
+    later = (
+        select(outbox.c.id)
+        .where(
+            outbox.c.topic.in_((CHECK_TOPIC, EVENT_TOPIC, RECORDS_CHANGED)),
+            outbox.c.subject_id == project_id,
+            outbox.c.id > outbox_id,
+            outbox.c.status != DEAD,
+        )
+        .limit(1)
+    )
+    return conn.execute(later).first() is not None
+
+
+def _active(signals: Any) -> frozenset[str]:
+    return frozenset(x.code for x in (ScoredSignal.from_json(d) for d in signals or []) if x.points > 0)
+
+
+def _wanted(rules: Iterable[Rule], user_id: int | None, role: str, project_id: int) -> bool:
+    """The early warning goes to whom it is meant for unless their preferences switch it off (a rule for
+    ``project.health_warning`` or ``*``); the shared defaults (NOTIFIED) do not list it."""
+    rules = list(rules)
+    if not any(rule.applies(user_id, role, project_id, WARNING_TYPE) for rule in rules):
+        return True
+    return decide(rules, user_id=user_id, role=role, project_id=project_id, event_type=WARNING_TYPE)
+
+
+def _warning_event(report: HealthReport, row_id: int) -> HistoryEvent:
+    """The warning as the channels' ``queue`` takes an event: no history row, a stable id."""
+    return HistoryEvent(
+        id=0,
+        event_id=str(uuid.uuid5(WARNING_NAMESPACE, f"health_scores:{row_id}")),
+        subject_id=report.project_id,
+        subject_version=0,
+        trigger=WARNING_TRIGGER,
+        from_state="",
+        to_state="",
+        actor_id="system:health",
+        actor_name="Health monitor",
+        comment=None,
+        payload={},
+        occurred_at=report.computed_at,
+    )
+
+
+# The monitor of each database engine: guards find theirs through ``context.connection.engine``.
+_MONITORS: weakref.WeakKeyDictionary[Engine, HealthMonitor] = weakref.WeakKeyDictionary()
+
+
+def bind(monitor: HealthMonitor) -> None:
+    _MONITORS[monitor.database.engine] = monitor
+
+
+def monitor_for(conn: Connection) -> HealthMonitor | None:
+    return _MONITORS.get(conn.engine)
