@@ -4,60 +4,25 @@ server. Each mail carries the event id, so a mail sent again after a failure is 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from api_helpers import Api, running_api
+from mail_helpers import Inbox, smtp_server
 from pmflow.core.outbox import OutboxConsumerError, Worker
 from pmflow.core.tables import outbox
 from pmflow.domain import tables as t
 from pmflow.plugins.mail import SmtpSettings
 
 
-@dataclass
-class Inbox:
-    """An aiosmtpd handler: keeps every message; refuses the first ``refuse`` with 451 (try later)."""
-
-    refuse: int = 0
-    messages: list[Message] = field(default_factory=list)
-    envelopes: list[list[str]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refuse > 0:
-            self.refuse -= 1
-            return "451 Requested action aborted: try again later"
-        self.messages.append(message_from_bytes(envelope.content))
-        self.envelopes.append(list(envelope.rcpt_tos))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def inbox(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     """A running SMTP server, configured after the demo data is loaded (the demo's history is not mailed)."""
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("PMFLOW_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("PMFLOW_SMTP_PORT", str(controller.port))
-    monkeypatch.setenv("PMFLOW_SMTP_FROM", "pmflow@pmflow.example")
-    yield handler
-    controller.stop()
+    with smtp_server(monkeypatch) as handler:
+        yield handler
 
 
 @pytest.fixture

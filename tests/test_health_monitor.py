@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from domain_helpers import World, day, make_world
+from mail_helpers import smtp_server
 from pmflow.app import App, build
 from pmflow.cli import cli
 from pmflow.core.outbox import OutboxDelivery, Worker
@@ -24,7 +24,6 @@ from pmflow.domain import tables as t
 from pmflow.domain.services import Domain
 from pmflow.plugins.health import CHECK_TOPIC, MONITOR_PLUGIN, queue_check
 from pmflow.plugins.health.monitor import WARNING_TYPE, HealthMonitor
-from test_email_channel import Inbox, free_port
 from test_health import START, WORKFLOWS, Clock, close_risk, risk, work_item
 
 
@@ -179,17 +178,9 @@ def test_with_warn_customer_the_customer_hears_it_too_in_the_app_and_by_mail(
         drain(built, clock)
         late_and_stuck(world)
         risk(world, "Vendor insolvent", 5, 4)
-        handler = Inbox()
-        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-        controller.start()
-        try:
-            monkeypatch.setenv("PMFLOW_SMTP_HOST", "127.0.0.1")
-            monkeypatch.setenv("PMFLOW_SMTP_PORT", str(controller.port))
-            monkeypatch.setenv("PMFLOW_SMTP_FROM", "pmflow@pmflow.example")
+        with smtp_server(monkeypatch) as handler:
             risk(world, "Key developer leaves", 4, 4)  # the fall happens with SMTP on
             drain(built, clock)
-        finally:
-            controller.stop()
         assert sorted(user for user, _ in warned(built)) == sorted([world.manager_id, world.customer_user_id])
         mailed = sorted(str(m["To"]) for m in handler.messages)
         assert mailed == ["Carla <carla@acme.example>", "Mia <mia@example.com>"]  # not Tom, the tester

@@ -11,17 +11,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from api_helpers import Api, global_id, running_api
+from mail_helpers import Inbox, smtp_server
 from pmflow.api.notifications import inbox
 from pmflow.core.outbox import OutboxDelivery, Worker
 from pmflow.core.tables import outbox
 from pmflow.domain import tables as t
 from pmflow.plugins.inapp import STORE_PLUGIN
 from pmflow.plugins.preferences import Rule, decide
-from test_email_channel import Inbox, free_port
 
 LIST = """query($unread: Boolean!) {
   notifications(first: 50, unreadOnly: $unread) {
@@ -225,14 +224,8 @@ def test_anonymous_cannot_subscribe(api: Api) -> None:
 
 @pytest.fixture
 def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("PMFLOW_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("PMFLOW_SMTP_PORT", str(controller.port))
-    monkeypatch.setenv("PMFLOW_SMTP_FROM", "pmflow@pmflow.example")
-    yield handler
-    controller.stop()
+    with smtp_server(monkeypatch) as handler:
+        yield handler
 
 
 def test_email_honours_the_same_preferences(api: Api, smtp: Inbox) -> None:

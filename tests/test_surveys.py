@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, insert, select, update
 
 from api_helpers import Api, global_id, running_api
+from mail_helpers import Inbox, smtp_server
 from pmflow.core.errors import PmflowError
 from pmflow.core.outbox import OutboxDelivery, Worker
 from pmflow.core.tables import events, outbox, subjects, timers
@@ -26,7 +26,6 @@ from pmflow.domain import tables as t
 from pmflow.plugins.surveys import SENDER_PLUGIN, answering, settings_of
 from pmflow.plugins.surveys.sending import REMIND_TOPIC, SEND_TOPIC, SurveySender, new_token, token_hash
 from pmflow.plugins.surveys.templates import BUILT_IN, load_templates
-from test_email_channel import Inbox, free_port
 
 FIRE = """mutation($input: FireTransitionInput!) {
   fireTransition(input: $input) { event { eventId } errors { code message } } }"""
@@ -65,14 +64,8 @@ def api(database_url: str) -> Iterator[Api]:
 @pytest.fixture
 def smtp(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     """A real SMTP server, switched on after the demo data (whose surveys are therefore not mailed)."""
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("PMFLOW_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("PMFLOW_SMTP_PORT", str(controller.port))
-    monkeypatch.setenv("PMFLOW_SMTP_FROM", "pmflow@pmflow.example")
-    yield handler
-    controller.stop()
+    with smtp_server(monkeypatch) as handler:
+        yield handler
 
 
 def open_survey(api: Api, project: str = "portal") -> tuple[int, str]:
