@@ -435,6 +435,13 @@ def test_health_at_least_blocks_with_the_biggest_deductions_then_passes(gated: A
     ]
     options = {o.trigger: o for o in gated.engine.available_transitions(deliverable, world.manager)}
     assert options["release"].allowed is False and options["release"].blocked_by == tuple(reasons)
+    # the customer sees why the step waits, not the team's score and its deductions
+    theirs = {o.trigger: o for o in gated.engine.available_transitions(deliverable, world.customer)}
+    assert (
+        "the project's health is below 60: the team has risks to deal with first"
+        in theirs["release"].blocked_by
+    )
+    assert not any("45" in reason or "blocked work" in reason for reason in theirs["release"].blocked_by)
 
     close_risk(world, first)
     world.domain.work_items.update(world.manager, stuck, {"blocked_reason": None})

@@ -175,6 +175,12 @@ def test_with_warn_customer_the_customer_hears_it_too_in_the_app_and_by_mail(
     built = started(database_url, clock)
     try:
         world = make_world(Domain(built.engine))
+        # with warn_customer, the customer representative of the project (a membership role) hears it
+        world.domain.projects.add_member(
+            world.manager,
+            world.project_id,
+            {"user_id": world.customer_user_id, "role": "customer_representative"},
+        )
         drain(built, clock)
         late_and_stuck(world)
         risk(world, "Vendor insolvent", 5, 4)
@@ -184,11 +190,16 @@ def test_with_warn_customer_the_customer_hears_it_too_in_the_app_and_by_mail(
         assert sorted(user for user, _ in warned(built)) == sorted([world.manager_id, world.customer_user_id])
         mailed = sorted(str(m["To"]) for m in handler.messages)
         assert mailed == ["Carla <carla@acme.example>", "Mia <mia@example.com>"]  # not Tom, the tester
-        mail = handler.messages[0]
+        by_to = {str(m["To"]): m for m in handler.messages}
+        mail = by_to["Mia <mia@example.com>"]
         assert mail["Subject"] == "Early warning: the health of Portal fell to 45"
         assert mail["X-Pmflow-Event-Type"] == WARNING_TYPE
         body = mail.get_payload(decode=True).decode()
         assert "below the warning threshold of 60" in body and "'Vendor insolvent' (20, critical)" in body
+        # the customer hears that it fell, not the team's reasons (health is the team's business)
+        theirs = by_to["Carla <carla@acme.example>"].get_payload(decode=True).decode()
+        assert "below the warning threshold of 60" in theirs and "team has been alerted" in theirs
+        assert "Vendor insolvent" not in theirs and "blocked" not in theirs
     finally:
         built.database.dispose()
 
@@ -264,3 +275,33 @@ def test_blocking_work_without_any_event_is_rechecked_after_commit(app: App, clo
     world.domain.work_items.update(world.manager, item["id"], {"blocked_reason": None})
     drain(app, clock)
     assert history(app, world.project_id)[-1] == (100, False)
+
+
+def test_re_scoring_a_risk_without_any_event_is_rechecked_and_warns(app: App, clock: Clock) -> None:
+    world = make_world(Domain(app.engine))
+    late_and_stuck(world)
+    drain(app, clock)
+    assert history(app, world.project_id)[-1] == (70, False)
+    first = risk(world, "Vendor insolvent", 1, 1)
+    second = risk(world, "Key developer leaves", 1, 1)
+    drain(app, clock)
+    assert history(app, world.project_id)[-1] == (70, False)  # low risks take nothing off
+
+    # an edit is no lifecycle step: no history event, yet the early warning must not wait for one
+    world.domain.risks.update(world.manager, first, {"probability": 5, "impact": 4})
+    world.domain.risks.update(world.manager, second, {"probability": 4, "impact": 4})
+    drain(app, clock)
+    assert history(app, world.project_id)[-1] == (45, True)
+    assert warned(app) == [(world.manager_id, "Early warning: the health of Portal fell to 45")]
+
+
+def test_a_cancelled_project_is_no_longer_watched_nor_warned_about(app: App, clock: Clock) -> None:
+    world = make_world(Domain(app.engine))
+    drain(app, clock)
+    late_and_stuck(world)  # 70 ...
+    risk(world, "Vendor insolvent", 5, 4)
+    risk(world, "Key developer leaves", 4, 4)  # ... then 45 and a warning, were the project running
+    world.fire(world.manager, world.project_id, "cancel", comment="The customer withdrew")
+    drain(app, clock)
+    queue_check_now(app, world, clock)  # cron too
+    assert history(app, world.project_id) == [(100, False)] and warned(app) == []

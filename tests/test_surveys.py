@@ -374,6 +374,21 @@ def test_a_low_score_raises_feedback_and_a_health_check(api: Api, smtp: Inbox) -
     )
     assert "2/5" in item.text and "Too slow" in item.text
     assert [c.payload["reason"] for c in checks].count("survey answer") == 1
+    # Nils's answer is the team's to act on: his colleague Carla reads it nowhere
+    said = global_id("Feedback", item.id)
+    seen = (
+        "query($p: ID!, $f: ID!) { node(id: $f) { id } project: node(id: $p) { ... on Project {"
+        " feedback(first: 50) { nodes { id text } } progressReport { markdown } } } }"
+    )
+    project = global_id("Project", survey.project_id)
+    team = api.data(seen, {"p": project, "f": said}, as_="mia")
+    customer = api.data(seen, {"p": project, "f": said}, as_="carla")
+    assert team["node"] == {"id": said} and customer["node"] is None
+    assert said in [f["id"] for f in team["project"]["feedback"]["nodes"]]
+    assert said not in [f["id"] for f in customer["project"]["feedback"]["nodes"]]
+    assert customer["project"]["feedback"]["nodes"], "Carla still reads the feedback not from surveys"
+    assert "Too slow" in team["project"]["progressReport"]["markdown"]
+    assert "Too slow" not in customer["project"]["progressReport"]["markdown"]
     # a good score raises nothing
     fine = {"surveyId": global_id("Survey", survey.id), "answers": [{"question": "satisfaction", "value": 3}]}
     assert answer(api, fine, as_="carla")["errors"] == []
@@ -515,6 +530,21 @@ def test_results_and_the_surveys_of_a_project_per_viewer(api: Api, smtp: Inbox) 
     assert results["periods"][-1]["csat"] == 50.0
     refused = api.gql(RESULTS, {"projectId": portal}, as_="carla")
     assert [e["extensions"]["code"] for e in refused["errors"]] == ["NOT_ALLOWED"]
+    # dates that would overflow or ask for thousands of periods are named, not an internal error
+    ranged = "query($f: Date, $t: Date) { surveyResults(from: $f, to: $t, period: WEEK) { invited } }"
+    for given, field, words in (
+        ({"t": "9999-12-31"}, "to", "must be before 9999-12-31"),
+        ({"f": "1900-01-01", "t": "2100-01-01"}, "from", "at most 520"),
+        ({"f": "2026-02-01", "t": "2026-01-01"}, "from", "is after"),
+    ):
+        errors = api.gql(ranged, given, as_="mia")["errors"]
+        assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in errors] == [
+            ("INVALID_INPUT", field)
+        ]
+        assert words in errors[0]["message"]
+    assert (
+        api.data(ranged, {"f": "2017-01-01", "t": "2026-01-01"}, as_="mia")["surveyResults"]["invited"] >= 0
+    )
 
 
 def test_maintenance_asks_for_nps_every_30_days(api: Api, smtp: Inbox) -> None:

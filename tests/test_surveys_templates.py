@@ -201,3 +201,14 @@ def test_the_validate_command(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["surveys", "validate", str(folder)])
     assert bad.exit_code == 1
     assert "unknown kind 'stars'" in bad.output and "broken.yaml:6:11" in bad.output
+
+
+def test_validate_without_a_directory_checks_the_built_ins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./surveys here: the server would run on the built-ins alone
+    alone = CliRunner().invoke(cli, ["surveys", "validate"])
+    assert alone.exit_code == 0, alone.output
+    assert "csat" in alone.output and "nps" in alone.output
+    named = CliRunner().invoke(cli, ["surveys", "validate", str(tmp_path / "missing")])
+    assert named.exit_code == 1 and "does not exist" in named.output

@@ -190,6 +190,13 @@ def may_see_customer(context: Context, customer_id: int) -> bool:
     return own is None or own == customer_id
 
 
+def may_see_feedback(context: Context, row: Any) -> bool:
+    """Feedback a survey's low score raised quotes one contact's answer: the team's to act on, not
+    for the contact's colleagues (``Project.feedback``, ``node``, the progress report). Other feedback
+    is visible with its project."""
+    return row.survey_id is None or context.customer_id is None
+
+
 def may_see_user(context: Context, user: Any) -> bool:
     """The team sees every account; a customer user sees themselves, their colleagues and the team's
     accounts (whose contact details are internal, see ``INTERNAL``), never another customer's."""

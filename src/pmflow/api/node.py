@@ -74,6 +74,8 @@ async def visible(info: Info, type_name: str, row: Any) -> bool:
         return access.may_see_customer(context, int(row.id if type_name == "Customer" else row.customer_id))
     if type_name == "User":
         return access.may_see_user(context, row)
+    if type_name == "Feedback" and not access.may_see_feedback(context, row):
+        return False
     # everything else is in a project, and visible exactly when its project is
     project = await context.loaders.by_id(t.projects).load(row.project_id)
     return project is not None and await access.may_see_project(context, project)

@@ -109,7 +109,6 @@ outbox = Table(
     Column("delivered_at", UtcDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Index("ix_outbox_status_available_at", "status", "available_at"),
-    Index("ix_outbox_subject_id_id", "subject_id", "id"),
 )
 
 # The delivery log: one row per (outbox row, consumer), each with its own attempts (pmflow.core.outbox).

@@ -157,11 +157,15 @@ def _state(conn: Connection, subject_id: int) -> str:
     return str(conn.execute(select(subjects.c.state).where(subjects.c.id == subject_id)).scalar_one())
 
 
-def project_report(engine: WorkflowEngine, project_id: int) -> ProgressReport:
+def project_report(
+    engine: WorkflowEngine, project_id: int, *, survey_feedback: bool = True
+) -> ProgressReport:
+    """``survey_feedback=False`` leaves out what surveys' low scores raised: one contact's answer,
+    which the contact's colleagues do not read (a report for a customer)."""
     if not is_id(project_id):
         raise NotFound(f"no project with id {project_id}", field="id")
     with engine.database.read() as conn:
-        return _report(engine, conn, project_id, None)
+        return _report(engine, conn, project_id, None, survey_feedback=survey_feedback)
 
 
 def iteration_report(engine: WorkflowEngine, iteration_id: int) -> ProgressReport:
@@ -177,7 +181,12 @@ def iteration_report(engine: WorkflowEngine, iteration_id: int) -> ProgressRepor
 
 
 def _report(
-    engine: WorkflowEngine, conn: Connection, project_id: int, iteration_id: int | None
+    engine: WorkflowEngine,
+    conn: Connection,
+    project_id: int,
+    iteration_id: int | None,
+    *,
+    survey_feedback: bool = True,
 ) -> ProgressReport:
     project = conn.execute(
         select(projects, customers.c.name.label("customer_name"))
@@ -275,6 +284,8 @@ def _report(
     )
     if iteration_id is not None:
         said = said.where(feedback.c.iteration_id == iteration_id)
+    if not survey_feedback:
+        said = said.where(feedback.c.survey_id.is_(None))
     for item in conn.execute(said):
         on = (
             f"iteration {item.iteration_number}"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
 
-from pmflow.api.access import hides, team_only
+from pmflow.api.access import hides, may_see_feedback, team_only
 from pmflow.api.context import Info
 from pmflow.api.governed import Governed, governed_fields
 from pmflow.api.ids import to_global_id
@@ -309,6 +310,7 @@ class Project(Node, Governed):
         from pmflow.api.meetings.types import Feedback
 
         rows = await info.context.loaders.by_column(t.feedback).load(self.database_id)
+        rows = [r for r in rows if may_see_feedback(info.context, r)]
         return _rows_connection(rows, lambda r: Feedback.from_row(r, info), first, after, last, before)
 
     @strawberry.field(
@@ -349,7 +351,10 @@ class Project(Node, Governed):
         "Risk owners and mitigation plans are left out for customer users (see Risk)."
     )
     async def progress_report(self, info: Info) -> ProgressReport:
-        report = await in_thread(project_report, info.context.app.engine, self.database_id)
+        customer = info.context.customer_id is not None
+        report = await in_thread(
+            partial(project_report, survey_feedback=not customer), info.context.app.engine, self.database_id
+        )
         if info.context.customer_id is not None:  # risk notes are internal (pmflow.api.access)
             report.open_risks = [
                 dataclasses.replace(r, owner=None, mitigation=None) for r in report.open_risks

@@ -31,6 +31,11 @@ from pmflow.plugins.surveys import answering, metrics
 s, i = t.surveys, t.survey_invitations
 
 
+# Periods one answer may hold: ten years of weeks (the figures of each period travel in the answer).
+MAX_PERIODS = 520
+PERIOD_DAYS = {"WEEK": 7, "MONTH": 28, "QUARTER": 89}  # the shortest of each: never under-counts
+
+
 @strawberry.enum(description="How survey results are grouped in time.")
 class SurveyPeriodLength(Enum):
     WEEK = "WEEK"
@@ -150,6 +155,16 @@ class SurveyQuery:
         context = info.context
         if from_ is not None and to is not None and from_ > to:
             raise InvalidInput(f"'from' ({from_}) is after 'to' ({to})", field="from")
+        if to is not None and to >= date.max:
+            raise InvalidInput(f"'to' must be before {date.max.isoformat()}", field="to")
+        if from_ is not None and to is not None:
+            spans = (to - from_).days // PERIOD_DAYS[period.value] + 1
+            if spans > MAX_PERIODS:
+                raise InvalidInput(
+                    f"{spans} {period.value.lower()}s between 'from' and 'to': at most {MAX_PERIODS}; "
+                    "narrow the dates or take a longer period",
+                    field="from",
+                )
         conditions: list[Any] = []
         clause = project_clause(context)
         if clause is not None:

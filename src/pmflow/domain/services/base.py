@@ -17,7 +17,7 @@ from pmflow.core.errors import Conflict, InvalidInput, NotFound, PmflowError
 from pmflow.core.fields import check_fields
 from pmflow.core.tables import subjects
 from pmflow.core.types import Actor, Subject
-from pmflow.domain.audit import custom, jsonable, record_changes
+from pmflow.domain.audit import announce_records_changed, custom, jsonable, record_changes
 from pmflow.domain.tables import projects
 
 __all__ = [
@@ -267,7 +267,14 @@ class Service:
         self.bump_subject_version(conn, row.id, expected_version, now, data=data)
         if columns:
             conn.execute(update(table).where(table.c.id == row.id).values(**columns))
-        self.audit(conn, actor, row.id, old, new, now)
+        fields = self.audit(conn, actor, row.id, old, new, now)
+        if fields:
+            # an edit writes no history event: readers of the project after commit (its health: a
+            # risk re-scored, a milestone moved) hear of it this way
+            project_id = int(row.id if table.name == "projects" else row.project_id)
+            announce_records_changed(
+                conn, project_id=project_id, entity=self.entity, entity_id=int(row.id), fields=fields, now=now
+            )
 
     def _lock_subject(self, conn: Connection, subject_id: int) -> Any:
         return conn.execute(

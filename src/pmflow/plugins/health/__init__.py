@@ -53,7 +53,7 @@ SETTINGS: dict[str, Any] = {
         "warn_customer": {
             "type": "boolean",
             "default": False,
-            "description": "Whether the customer's users and contacts hear the early warning too.",
+            "description": "Whether the project's customer representatives hear the early warning too.",
         },
     },
     "additionalProperties": False,
@@ -107,7 +107,7 @@ def pmflow_plugin_settings() -> PluginSettings:
 def pmflow_startup(app: Any) -> None:
     plugins: pluggy.PluginManager = app.plugins
     config = HealthConfig.from_settings(app.plugin_settings.get(SETTINGS_NAME))
-    monitor = HealthMonitor(app.database, plugins, config, app.engine.clock)
+    monitor = HealthMonitor(app.database, plugins, config, app.engine.clock, app.registry)
     # a plugin manager may outlive an app (the API rebuilds the app on each start): bind the newest
     previous = plugins.get_plugin(MONITOR_PLUGIN)
     if previous is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pmflow.core.types import Condition, TransitionContext
 from pmflow.domain.guards import project_id_of
-from pmflow.domain.vocabulary import CRITICAL_RISK_SCORE
+from pmflow.domain.vocabulary import CRITICAL_RISK_SCORE, CUSTOMER_ROLE
 from pmflow.plugins.health.monitor import monitor_for
 from pmflow.plugins.health.score import HealthConfig, compute
 from pmflow.plugins.health.signals import open_risks
@@ -35,6 +35,10 @@ def health_at_least(context: TransitionContext, minimum: Any) -> str | None:
         report = compute(context.connection, project_id, context.now, config=HealthConfig())
     if report.score >= int(minimum):
         return None
+    if CUSTOMER_ROLE in context.roles:
+        # the score and what took points off are the team's (Project.health is internal): the customer
+        # learns only why the step waits
+        return f"the project's health is below {int(minimum)}: the team has risks to deal with first"
     return f"project health is {report.score}, below {int(minimum)} ({report.explain()})"
 
 

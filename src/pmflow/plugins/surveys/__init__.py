@@ -89,8 +89,10 @@ def surveys_command() -> None:
 def validate_command(directory: Path | None) -> None:
     """Check the survey templates of DIRECTORY (default ./surveys) with the built-ins; every problem."""
     folder = directory if directory is not None else Path("surveys")
+    # without an argument, a missing ./surveys is no mistake (the server runs on the built-ins then)
+    folders = [BUILT_IN, folder] if directory is not None or folder.is_dir() else [BUILT_IN]
     try:
-        templates = load_templates([BUILT_IN, folder])
+        templates = load_templates(folders)
     except TemplateError as error:
         click.echo(str(error), err=True)
         sys.exit(1)

@@ -162,7 +162,7 @@ def by_token(conn: Connection, token: str, now: datetime, *, answering: bool) ->
         raise InvalidToken()
     if answering and row.answered_at is not None:
         raise AlreadyAnswered()
-    if row.expires_at <= now and row.answered_at is None:
+    if row.expires_at <= now:  # answered or not: once closed, a link shows nothing more
         raise TokenExpired()
     return row
 

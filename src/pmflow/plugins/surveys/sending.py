@@ -141,14 +141,23 @@ class SurveySender:
 
     # ---- in the worker ---------------------------------------------------------------------------
     def deliver(self, delivery: OutboxDelivery) -> None:
+        if delivery.topic != SEND_TOPIC:
+            self.remind(delivery)
+            return
         try:
-            if delivery.topic == SEND_TOPIC:
-                self.send(delivery)
-            else:
-                self.remind(delivery)
+            self.send(delivery)
         except IntegrityError:
-            # another worker sent the same survey meanwhile: delivered, exactly once
-            pass
+            # Another worker sent the same survey meanwhile: delivered, exactly once. Any other
+            # constraint failure is raised, so the delivery is retried and ends dead, never dropped.
+            s = t.surveys
+            with self.database.read() as conn:
+                sent = conn.execute(
+                    select(s.c.id).where(
+                        s.c.trigger == delivery.payload["trigger"], s.c.event_id == delivery.event_id
+                    )
+                ).first()
+            if sent is None:
+                raise
 
     def send(self, delivery: OutboxDelivery) -> int | None:
         """Create the survey of one trigger occurrence; its id (None when there is nothing to ask about)."""
