@@ -212,3 +212,19 @@ def test_validate_without_a_directory_checks_the_built_ins(
     assert "csat" in alone.output and "nps" in alone.output
     named = CliRunner().invoke(cli, ["surveys", "validate", str(tmp_path / "missing")])
     assert named.exit_code == 1 and "does not exist" in named.output
+
+
+def test_token_is_no_question_key(tmp_path: Path) -> None:
+    # the answer page's form carries the link's token under that name
+    folder = tmp_path / "surveys"
+    broken = write(
+        folder,
+        "intake.yaml",
+        "survey: intake\ntitle: Intake\nkind: custom\nquestions:\n"
+        "  - key: token\n    kind: text\n    text: Your reference?\n",
+    )
+    with pytest.raises(TemplateError) as raised:
+        load_templates([BUILT_IN, folder])
+    assert [str(p) for p in raised.value.problems] == [
+        f"{broken}:5:10: questions[0].key: 'token' is reserved: name the question otherwise"
+    ]

@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL over HTTP and WebSocket at /graphql, and /healthz.
+"""The ASGI application: GraphQL over HTTP and WebSocket at /graphql, /healthz, and the survey answer
+page /survey (``pmflow.api.survey_page``).
 
 ``create_app()`` builds everything in the lifespan (plugins, validated workflows, migrated database),
 so a broken workflow file stops the server at start with its file, line and reason.
@@ -37,6 +38,7 @@ from pmflow.api.listen import listen
 from pmflow.api.loaders import Loaders, in_thread
 from pmflow.api.ratelimit import RateLimit, RateLimiter
 from pmflow.api.schema import build_schema
+from pmflow.api.survey_page import survey_endpoint
 from pmflow.core.outbox import Worker
 from pmflow.core.timers import TimerRunner
 from pmflow.domain.identity import authenticate
@@ -180,6 +182,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
+            Route("/survey", survey_endpoint(state), methods=["GET", "POST"]),  # the survey mails' link
         ],
         middleware=_middleware(settings.limits),
         lifespan=lifespan,
@@ -200,9 +203,12 @@ def _middleware(limits: Limits) -> list[Middleware]:
                 max_age=600,
             )
         )
-    if limits.rate_limit:
-        middleware.append(Middleware(RateLimit, limiter=RateLimiter(limits.rate_limit)))
+    if limits.rate_limit:  # one budget per client for /graphql and the survey page
+        limiter = RateLimiter(limits.rate_limit)
+        middleware.append(Middleware(RateLimit, limiter=limiter))
+        middleware.append(Middleware(RateLimit, limiter=limiter, path="/survey"))
     middleware.append(Middleware(BodyLimit, max_bytes=limits.max_body_bytes))
+    middleware.append(Middleware(BodyLimit, max_bytes=limits.max_body_bytes, path="/survey"))
     return middleware
 
 

@@ -179,6 +179,9 @@ def _structure_problem(locator: Locator, detail: Mapping[str, Any]) -> Problem:
     )
 
 
+RESERVED_KEYS = frozenset({"token"})
+
+
 def _question_problems(questions: Sequence[tuple[int, QuestionModel]]) -> Iterable[tuple[Loc, str]]:
     """What pydantic's types cannot say of the (well-formed) questions: ranges, options, unique keys."""
     seen: dict[str, int] = {}
@@ -190,6 +193,8 @@ def _question_problems(questions: Sequence[tuple[int, QuestionModel]]) -> Iterab
                 f"{where((*at, 'key'))}: duplicate question key '{q.key}' (also questions[{seen[q.key]}])",
             )
         seen.setdefault(q.key, index)
+        if q.key in RESERVED_KEYS:  # the answer page's form carries the link's token under that name
+            yield (*at, "key"), f"{where((*at, 'key'))}: '{q.key}' is reserved: name the question otherwise"
         if q.kind == "scale":
             if q.min is None or q.max is None:
                 yield at, f"{where(at)}: a scale question needs both min and max"
