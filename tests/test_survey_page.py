@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from api_helpers import Api, running_api
 from pmflow.domain import tables as t
-from pmflow.plugins.surveys.sending import new_token, token_hash
+from pmflow.plugins.surveys.sending import token_hash
 from pmflow.plugins.surveys.templates import Question
-from test_surveys import open_survey
+from test_surveys import open_survey, write_survey
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 QUESTIONS = [
@@ -51,46 +51,10 @@ def api(database_url: str) -> Iterator[Api]:
 
 def custom_survey(api: Api, project: str = "portal") -> tuple[int, str]:
     """A custom survey of every question kind, with an open invitation: (invitation id, token)."""
-    project_id = api.demo.projects[project]
-    now = api.built.engine.clock()
-    token, hashed = new_token()
-    with api.built.database.write() as conn:
-        survey_id = conn.execute(
-            insert(t.surveys)
-            .values(
-                project_id=project_id,
-                template="onboarding",
-                trigger="probe",
-                kind="csat",
-                title="Onboarding <survey>",
-                questions=[q.as_json() for q in QUESTIONS],
-                event_id=None,
-                subject_id=project_id,
-                sent_at=now,
-                closes_at=now + timedelta(days=14),
-            )
-            .returning(t.surveys.c.id)
-        ).scalar_one()
-        contact = conn.execute(
-            select(t.contacts.c.id)
-            .join(t.projects, t.projects.c.customer_id == t.contacts.c.customer_id)
-            .where(t.projects.c.id == project_id)
-            .order_by(t.contacts.c.id)
-            .limit(1)
-        ).scalar_one()
-        invitation = conn.execute(
-            insert(t.survey_invitations)
-            .values(
-                survey_id=survey_id,
-                contact_id=contact,
-                token_hash=hashed,
-                expires_at=now + timedelta(days=14),
-                sent_at=now,
-                reminders=0,
-            )
-            .returning(t.survey_invitations.c.id)
-        ).scalar_one()
-    return int(invitation), token
+    _, invitation, token = write_survey(
+        api, project, questions=QUESTIONS, template="onboarding", title="Onboarding <survey>"
+    )
+    return invitation, token
 
 
 def invitation_row(api: Api, pk: int) -> Any:

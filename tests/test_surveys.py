@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ from pmflow.core.tables import events, outbox, subjects, timers
 from pmflow.domain import tables as t
 from pmflow.plugins.surveys import SENDER_PLUGIN, answering, settings_of
 from pmflow.plugins.surveys.sending import REMIND_TOPIC, SEND_TOPIC, SurveySender, new_token, token_hash
-from pmflow.plugins.surveys.templates import BUILT_IN, load_templates
+from pmflow.plugins.surveys.templates import BUILT_IN, Question, load_templates
 
 FIRE = """mutation($input: FireTransitionInput!) {
   fireTransition(input: $input) { event { eventId } errors { code message } } }"""
@@ -68,22 +68,30 @@ def smtp(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
         yield handler
 
 
-def open_survey(api: Api, project: str = "portal") -> tuple[int, str]:
-    """A survey of the project written directly, with an open invitation of one of its customer's
-    contacts: (survey id, that invitation's token). For probes that need a survey to exist."""
+def write_survey(
+    api: Api,
+    project: str = "portal",
+    *,
+    questions: Sequence[Question] | None = None,
+    template: str = "csat",
+    title: str = "Probe survey",
+) -> tuple[int, int, str]:
+    """A survey of the project written directly (the built-in csat questions unless given), with an
+    open invitation of one of its customer's contacts: (survey id, invitation id, its token)."""
     project_id = api.demo.projects[project]
     now = api.built.engine.clock()
     token, hashed = new_token()
+    asked = questions if questions is not None else load_templates([BUILT_IN])["csat"].questions
     with api.built.database.write() as conn:
         survey_id = conn.execute(
             insert(t.surveys)
             .values(
                 project_id=project_id,
-                template="csat",
+                template=template,
                 trigger="probe",
                 kind="csat",
-                title="Probe survey",
-                questions=[q.as_json() for q in load_templates([BUILT_IN])["csat"].questions],
+                title=title,
+                questions=[q.as_json() for q in asked],
                 event_id=None,
                 subject_id=project_id,
                 sent_at=now,
@@ -98,8 +106,9 @@ def open_survey(api: Api, project: str = "portal") -> tuple[int, str]:
             .order_by(t.contacts.c.id)
             .limit(1)
         ).scalar_one()
-        conn.execute(
-            insert(t.survey_invitations).values(
+        invitation = conn.execute(
+            insert(t.survey_invitations)
+            .values(
                 survey_id=survey_id,
                 contact_id=contact,
                 token_hash=hashed,
@@ -107,8 +116,15 @@ def open_survey(api: Api, project: str = "portal") -> tuple[int, str]:
                 sent_at=now,
                 reminders=0,
             )
-        )
-    return int(survey_id), token
+            .returning(t.survey_invitations.c.id)
+        ).scalar_one()
+    return int(survey_id), int(invitation), token
+
+
+def open_survey(api: Api, project: str = "portal") -> tuple[int, str]:
+    """``write_survey`` for probes that need a survey to exist: (survey id, token)."""
+    survey_id, _, token = write_survey(api, project)
+    return survey_id, token
 
 
 def worker(api: Api, clock: Clock | None = None) -> Worker:
