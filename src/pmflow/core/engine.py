@@ -33,6 +33,7 @@ from pmflow.core.errors import (
 )
 from pmflow.core.fields import check_fields
 from pmflow.core.machines import MachineCache
+from pmflow.core.outbox import pending_row
 from pmflow.core.plugins import Catalog
 from pmflow.core.problems import did_you_mean
 from pmflow.core.registry import WorkflowRegistry
@@ -83,7 +84,8 @@ _insert_event = insert(events).returning(events.c.id)
 _insert_outbox = insert(outbox)
 
 
-def _subject(row: Row[Any]) -> Subject:
+def subject_of_row(row: Row[Any]) -> Subject:
+    """A ``subjects`` row as the ``Subject`` the engine and plugins see."""
     return Subject(
         id=row.id,
         kind=row.kind,
@@ -460,7 +462,7 @@ class WorkflowEngine:
         row = conn.execute(_lock_subject if lock else _select_subject, {"sid": subject_id}).first()
         if row is None:
             raise NotFound(f"no subject with id {subject_id}", field="id")
-        return _subject(row)
+        return subject_of_row(row)
 
     def _definition_for_new(self, subject: str, workflow: str | None) -> WorkflowDefinition:
         if workflow is not None:
@@ -622,19 +624,13 @@ def _outbox_rows(
 ) -> list[dict[str, Any]]:
     """Outbox rows of one event; the first ``own`` messages are the engine's own (their payload as
     is), the rest a workflow's or plugin's (their payload gains the event id)."""
-    rows = []
-    for index, message in enumerate(messages):
-        payload = dict(message.payload) if index < own else {**message.payload, "event_id": event_id}
-        rows.append(
-            {
-                "event_id": event_id,
-                "subject_id": subject_id,
-                "topic": message.topic,
-                "payload": payload,
-                "status": "pending",
-                "attempts": 0,
-                "available_at": now,
-                "created_at": now,
-            }
+    return [
+        pending_row(
+            event_id,
+            message.topic,
+            subject_id,
+            dict(message.payload) if index < own else {**message.payload, "event_id": event_id},
+            now,
         )
-    return rows
+        for index, message in enumerate(messages)
+    ]

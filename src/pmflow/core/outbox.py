@@ -68,6 +68,29 @@ class OutboxDelivery:
 Deliver = Callable[[OutboxDelivery], object]
 
 
+def pending_row(
+    event_id: str,
+    topic: str,
+    subject_id: int,
+    payload: Mapping[str, Any],
+    now: datetime,
+    *,
+    available_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A new ``outbox`` row, due at ``available_at`` (default: at once). Every writer of the outbox
+    (the engine, the channels, plugins) builds its rows here, so they agree on the pending state."""
+    return {
+        "event_id": event_id,
+        "topic": topic,
+        "subject_id": subject_id,
+        "payload": dict(payload),
+        "status": PENDING,
+        "attempts": 0,
+        "available_at": now if available_at is None else available_at,
+        "created_at": now,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxConsumer:
     """A named receiver of outbox messages. ``deliver`` raising means "failed, retry later".

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection, insert
 
+from pmflow.core.outbox import pending_row
 from pmflow.core.tables import outbox
 from pmflow.domain.tables import field_changes
 
@@ -75,15 +76,7 @@ def announce_records_changed(
     conn: Connection, *, project_id: int, entity: str, entity_id: int, fields: list[str], now: datetime
 ) -> None:
     """Queue, in the write's transaction, a ``RECORDS_CHANGED`` message about the project."""
+    payload = {"project_id": project_id, "entity": entity, "id": entity_id, "fields": fields}
     conn.execute(
-        insert(outbox).values(
-            event_id=str(uuid.uuid4()),
-            topic=RECORDS_CHANGED,
-            subject_id=project_id,
-            payload={"project_id": project_id, "entity": entity, "id": entity_id, "fields": fields},
-            status="pending",
-            attempts=0,
-            available_at=now,
-            created_at=now,
-        )
+        insert(outbox).values(pending_row(str(uuid.uuid4()), RECORDS_CHANGED, project_id, payload, now))
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from pmflow.core.outbox import pending_row
 from pmflow.core.tables import outbox
 from pmflow.core.types import HistoryEvent, Subject
 
@@ -85,16 +86,7 @@ def queue(
 ) -> int:
     """Write one pending outbox row per payload, in the event's transaction; how many."""
     rows = [
-        {
-            "event_id": event.event_id,
-            "subject_id": event.subject_id,
-            "topic": topic,
-            "payload": dict(payload),
-            "status": "pending",
-            "attempts": 0,
-            "available_at": event.occurred_at,
-            "created_at": event.occurred_at,
-        }
+        pending_row(event.event_id, topic, event.subject_id, payload, event.occurred_at)
         for payload in payloads
     ]
     if rows:

@@ -23,6 +23,7 @@ import pluggy
 from sqlalchemy import Connection, insert
 
 from pmflow.core.hookspecs import PluginSettings, RiskSignal, hookimpl
+from pmflow.core.outbox import pending_row
 from pmflow.core.tables import outbox
 from pmflow.core.types import Condition, Subject
 from pmflow.plugins.health import signals
@@ -65,18 +66,9 @@ def queue_check(
 ) -> None:
     """Ask, inside the caller's transaction, for the project's health to be recomputed after commit
     (something the score reads changed: a history event, a survey answer, a work item)."""
-    connection.execute(
-        insert(outbox).values(
-            event_id=event_id or str(uuid.uuid4()),
-            topic=CHECK_TOPIC,
-            subject_id=project_id,
-            payload={"project_id": project_id, "reason": reason},
-            status="pending",
-            attempts=0,
-            available_at=now,
-            created_at=now,
-        )
-    )
+    payload = {"project_id": project_id, "reason": reason}
+    row = pending_row(event_id or str(uuid.uuid4()), CHECK_TOPIC, project_id, payload, now)
+    connection.execute(insert(outbox).values(row))
 
 
 def _now(connection: Connection) -> datetime:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pluggy
 from sqlalchemy import Connection, bindparam, select
 
+from pmflow.core.engine import subject_of_row
 from pmflow.core.hookspecs import RiskSignal
 from pmflow.core.plugins import risk_signals
 from pmflow.core.tables import subjects
@@ -194,19 +195,7 @@ _project_subject = select(subjects).where(subjects.c.id == bindparam("project"),
 
 def project_subject(conn: Connection, project_id: int) -> Subject | None:
     row = conn.execute(_project_subject, {"project": project_id}).first()
-    if row is None:
-        return None
-    return Subject(
-        id=int(row.id),
-        kind=str(row.kind),
-        workflow=str(row.workflow),
-        workflow_version=int(row.workflow_version),
-        state=str(row.state),
-        version=int(row.version),
-        data=row.data or {},
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return None if row is None else subject_of_row(row)
 
 
 class ProjectNotFound(LookupError):

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pmflow.core.database import Database
 from pmflow.core.hookspecs import SurveyTrigger, hookimpl
-from pmflow.core.outbox import OutboxConsumer, OutboxDelivery, PermanentFailure
+from pmflow.core.outbox import OutboxConsumer, OutboxDelivery, PermanentFailure, pending_row
 from pmflow.core.tables import outbox, subjects
 from pmflow.core.types import HistoryEvent, Subject
 from pmflow.domain import tables as t
@@ -327,7 +327,7 @@ class SurveySender:
                     + f"\nSurvey {survey_id} - sent by pmflow.\n"
                 )
                 rows.append(
-                    _outbox_row(
+                    pending_row(
                         event_id,
                         mail.TOPIC,
                         int(survey.subject_id or project_id),
@@ -343,7 +343,7 @@ class SurveySender:
                 )
             if invitee.user_id is not None and int(invitee.user_id) in users:
                 rows.append(
-                    _outbox_row(
+                    pending_row(
                         event_id,
                         inapp.TOPIC,
                         int(survey.subject_id or project_id),
@@ -376,30 +376,15 @@ class SurveySender:
         subject_id = conn.execute(
             select(t.surveys.c.project_id).where(t.surveys.c.id == survey_id)
         ).scalar_one()
-        row = _outbox_row(
+        row = pending_row(
             event_id,
             REMIND_TOPIC,
             int(subject_id),
             {"survey_id": survey_id, "round": round_, "due_at": due.isoformat(), "email": email},
             now,
+            available_at=due,
         )
-        row["available_at"] = due
         conn.execute(insert(outbox).values(**row))
-
-
-def _outbox_row(
-    event_id: str, topic: str, subject_id: int, payload: Mapping[str, Any], now: datetime
-) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "topic": topic,
-        "subject_id": subject_id,
-        "payload": dict(payload),
-        "status": "pending",
-        "attempts": 0,
-        "available_at": now,
-        "created_at": now,
-    }
 
 
 def subject_kind(conn: Connection, subject_id: int | None) -> str | None:
