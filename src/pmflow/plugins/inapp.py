@@ -23,31 +23,13 @@ from pmflow.core.hookspecs import hookimpl
 from pmflow.core.outbox import OutboxConsumer, OutboxDelivery
 from pmflow.core.types import HistoryEvent, Subject
 from pmflow.domain import tables as t
+from pmflow.domain.guards import project_id_of
 from pmflow.plugins.channels import ALL_EVENTS, NOTIFIED, event_type, queue
 from pmflow.plugins.preferences import IN_APP, decide, rules_for
 
 TOPIC = "in_app"
 CONSUMER = "in_app"
 STORE_PLUGIN = "pmflow.plugins.inapp.store"
-
-# Which table says the project of a subject kind (projects are their own project).
-PROJECT_OF = {
-    "requirement": t.requirements,
-    "change_request": t.change_requests,
-    "iteration": t.iterations,
-    "deliverable": t.deliverables,
-    "risk": t.risks,
-}
-
-
-def project_of(connection: Connection, subject: Subject) -> int | None:
-    if subject.kind == "project":
-        return subject.id
-    table = PROJECT_OF.get(subject.kind)
-    if table is None:
-        return None
-    found = connection.execute(select(table.c.project_id).where(table.c.id == subject.id)).scalar()
-    return None if found is None else int(found)
 
 
 def recipients(connection: Connection, project_id: int) -> list[tuple[int, str]]:
@@ -96,7 +78,7 @@ def pmflow_event_recorded(event: HistoryEvent, subject: Subject, connection: Con
     type_ = event_type(subject.kind, event.trigger)
     if type_ not in NOTIFIED and not _anyone_asked(connection, type_):
         return
-    project_id = project_of(connection, subject)
+    project_id = project_id_of(connection, subject)
     if project_id is None:
         return
     users = recipients(connection, project_id)

@@ -24,6 +24,7 @@ from pmflow.core.hookspecs import hookimpl
 from pmflow.core.outbox import OutboxConsumer, OutboxConsumerError, OutboxDelivery
 from pmflow.core.types import HistoryEvent, Subject
 from pmflow.domain import tables as t
+from pmflow.domain.guards import project_id_of
 from pmflow.plugins.channels import NOTIFIED, event_body, event_type, queue
 from pmflow.plugins.preferences import email_wanted
 
@@ -43,15 +44,6 @@ ENV_STARTTLS = "PMFLOW_SMTP_STARTTLS"
 # contacts and team members whose preferences (pmflow.plugins.preferences) let it through.
 MAILED: Mapping[str, str] = {
     kind: title for kind, (title, _) in NOTIFIED.items() if not kind.startswith("iteration.")
-}
-
-# Which table says the project of a subject kind (projects are their own project).
-PROJECT_OF = {
-    "requirement": t.requirements,
-    "change_request": t.change_requests,
-    "iteration": t.iterations,
-    "deliverable": t.deliverables,
-    "risk": t.risks,
 }
 
 
@@ -97,16 +89,6 @@ class SmtpSettings:
         return cls(host, port, sender, user, password, starttls)
 
 
-def _project_id(connection: Connection, subject: Subject) -> int | None:
-    if subject.kind == "project":
-        return subject.id
-    table = PROJECT_OF.get(subject.kind)
-    if table is None:
-        return None
-    found = connection.execute(select(table.c.project_id).where(table.c.id == subject.id)).scalar()
-    return None if found is None else int(found)
-
-
 def recipients(connection: Connection, project_id: int) -> list[tuple[str, str]]:
     """(name, email) of the project's customer contacts and active team members, by email, once each."""
     contacts = (
@@ -131,7 +113,7 @@ def pmflow_event_recorded(event: HistoryEvent, subject: Subject, connection: Con
     # Only whether the channel is on: bad settings stop the worker at start, never a transition.
     if kind not in MAILED or not os.environ.get(ENV_HOST, "").strip():
         return
-    project_id = _project_id(connection, subject)
+    project_id = project_id_of(connection, subject)
     if project_id is None:
         return
     name = connection.execute(select(t.projects.c.name).where(t.projects.c.id == project_id)).scalar()

@@ -56,12 +56,19 @@ def default(role: str, event_type: str) -> bool:
 
 
 def decide(
-    rules: Iterable[Rule], *, user_id: int | None, role: str, project_id: int | None, event_type: str
+    rules: Iterable[Rule],
+    *,
+    user_id: int | None,
+    role: str,
+    project_id: int | None,
+    event_type: str,
+    otherwise: bool | None = None,
 ) -> bool:
-    """Whether this recipient hears this event on the rules' channel."""
+    """Whether this recipient hears this event on the rules' channel. Without a rule that applies:
+    ``otherwise`` when given (a message meant for this recipient), else the defaults by role."""
     applying = [rule for rule in rules if rule.applies(user_id, role, project_id, event_type)]
     if not applying:
-        return default(role, event_type)
+        return default(role, event_type) if otherwise is None else otherwise
     return max(applying, key=Rule.specificity).enabled
 
 
@@ -88,12 +95,17 @@ def rules_for(
     ]
 
 
-def email_wanted(connection: Connection, project_id: int, event_type: str, email: str) -> bool:
+def email_wanted(
+    connection: Connection, project_id: int, event_type: str, email: str, *, otherwise: bool | None = None
+) -> bool:
     """Whether the mail to ``email`` is wanted: a user account with that email decides by its own rules
-    and role; a contact without an account is a customer, decided by the role and everyone's rules."""
+    and role; a contact without an account is a customer, decided by the role and everyone's rules
+    (``otherwise`` as for ``decide``)."""
     user = connection.execute(
         select(t.users.c.id, t.users.c.role).where(func.lower(t.users.c.email) == email.lower())
     ).first()
     user_id, role = (None, CUSTOMER_ROLE) if user is None else (int(user.id), str(user.role))
     rules = rules_for(connection, EMAIL, [] if user_id is None else [user_id], project_id)
-    return decide(rules, user_id=user_id, role=role, project_id=project_id, event_type=event_type)
+    return decide(
+        rules, user_id=user_id, role=role, project_id=project_id, event_type=event_type, otherwise=otherwise
+    )

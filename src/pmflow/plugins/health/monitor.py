@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import pluggy
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from pmflow.core.database import Database
 from pmflow.core.engine import EVENT_TOPIC, Clock
@@ -38,7 +38,7 @@ from pmflow.domain.guards import project_of
 from pmflow.plugins import inapp, mail
 from pmflow.plugins.channels import queue
 from pmflow.plugins.health.score import HealthConfig, HealthReport, ScoredSignal, compute
-from pmflow.plugins.preferences import CUSTOMER_ROLE, EMAIL, IN_APP, Rule, decide, rules_for
+from pmflow.plugins.preferences import IN_APP, Rule, decide, email_wanted, rules_for
 
 CHECK_TOPIC = "health.check"
 # Kinds of subjects whose events change a project's health: the project and what belongs to it.
@@ -221,16 +221,8 @@ class HealthMonitor:
         return [
             (who, email, emails[email.lower()])
             for who, email in mail.recipients(conn, project_id)
-            if email.lower() in emails and self._mail_wanted(conn, project_id, email.lower())
+            if email.lower() in emails and email_wanted(conn, project_id, WARNING_TYPE, email, otherwise=True)
         ]
-
-    def _mail_wanted(self, conn: Connection, project_id: int, email: str) -> bool:
-        user = conn.execute(
-            select(t.users.c.id, t.users.c.role).where(func.lower(t.users.c.email) == email)
-        ).first()
-        user_id, role = (None, CUSTOMER_ROLE) if user is None else (int(user.id), str(user.role))
-        rules = rules_for(conn, EMAIL, [] if user_id is None else [user_id], project_id)
-        return _wanted(rules, user_id, role, project_id)
 
     # ---- the consumer -------------------------------------------------------------------------------
 
@@ -271,10 +263,9 @@ def _active(signals: Any) -> frozenset[str]:
 def _wanted(rules: Iterable[Rule], user_id: int | None, role: str, project_id: int) -> bool:
     """The early warning goes to whom it is meant for unless their preferences switch it off (a rule for
     ``project.health_warning`` or ``*``); the shared defaults (NOTIFIED) do not list it."""
-    rules = list(rules)
-    if not any(rule.applies(user_id, role, project_id, WARNING_TYPE) for rule in rules):
-        return True
-    return decide(rules, user_id=user_id, role=role, project_id=project_id, event_type=WARNING_TYPE)
+    return decide(
+        rules, user_id=user_id, role=role, project_id=project_id, event_type=WARNING_TYPE, otherwise=True
+    )
 
 
 def _warning_event(report: HealthReport, row_id: int) -> HistoryEvent:
